@@ -1,0 +1,268 @@
+//! Argument parsing helpers on top of `lexopt` (small enough for 1 MiB components).
+//!
+//! Every command accepts the flags of the Django management commands it replaces, so a manifest
+//! switches with a one-line change: `-d/--database`, `-v/--verbosity {0,1,2,3}`, `--version`,
+//! `-h/--help`, and, accepted and ignored, `--settings X`, `--pythonpath X`, `--traceback`,
+//! `--no-color`, `--force-color`, `--skip-checks`.
+
+use std::ffi::OsString;
+use std::str::FromStr;
+use std::time::Duration;
+
+/// A bad command line. Exit code 64.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
+/// One command-line item, owned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Arg {
+    Short(char),
+    Long(String),
+    Value(String),
+}
+
+impl Arg {
+    /// `-s` or `--long`.
+    pub fn is(&self, short: char, long: &str) -> bool {
+        self.is_short(short) || self.is_long(long)
+    }
+    pub fn is_short(&self, short: char) -> bool {
+        matches!(self, Arg::Short(c) if *c == short)
+    }
+    pub fn is_long(&self, long: &str) -> bool {
+        matches!(self, Arg::Long(l) if l == long)
+    }
+    /// The usage error for an argument the command does not know.
+    pub fn unexpected(&self) -> UsageError {
+        match self {
+            Arg::Short(c) => UsageError(format!("unknown option -{c} (see --help)")),
+            Arg::Long(l) => UsageError(format!("unknown option --{l} (see --help)")),
+            Arg::Value(v) => UsageError(format!("unexpected argument {v:?} (see --help)")),
+        }
+    }
+}
+
+/// The command line of one command.
+pub struct Args {
+    parser: lexopt::Parser,
+    last_flag: String,
+}
+
+impl Args {
+    /// The process arguments.
+    pub fn from_env() -> Self {
+        Args {
+            parser: lexopt::Parser::from_env(),
+            last_flag: String::new(),
+        }
+    }
+
+    /// Given arguments (without the program name), for tests.
+    pub fn from_iter<I: IntoIterator>(args: I) -> Self
+    where
+        I::Item: Into<OsString>,
+    {
+        Args {
+            parser: lexopt::Parser::from_args(args),
+            last_flag: String::new(),
+        }
+    }
+
+    pub fn next(&mut self) -> Result<Option<Arg>, UsageError> {
+        let arg = self.parser.next().map_err(lex)?;
+        Ok(match arg {
+            None => None,
+            Some(lexopt::Arg::Short(c)) => {
+                self.last_flag = format!("-{c}");
+                Some(Arg::Short(c))
+            }
+            Some(lexopt::Arg::Long(l)) => {
+                self.last_flag = format!("--{l}");
+                Some(Arg::Long(l.to_string()))
+            }
+            Some(lexopt::Arg::Value(v)) => Some(Arg::Value(utf8(v)?)),
+        })
+    }
+
+    /// The value of the flag just read.
+    pub fn value(&mut self) -> Result<String, UsageError> {
+        utf8(self.parser.value().map_err(lex)?)
+    }
+
+    /// Everything after `--` (or the remaining values), for commands that take a command line.
+    pub fn rest(&mut self) -> Result<Vec<String>, UsageError> {
+        match self.parser.raw_args() {
+            Ok(raw) => raw.map(utf8).collect(),
+            Err(e) => Err(lex(e)),
+        }
+    }
+
+    /// A duration in seconds, fractional allowed (`0.1`), not negative.
+    pub fn seconds(&mut self) -> Result<Duration, UsageError> {
+        let v = self.value()?;
+        parse_seconds(&v).map_err(|m| UsageError(format!("{}: {m}", self.last_flag)))
+    }
+
+    /// A number of any `FromStr` type.
+    pub fn number<T: FromStr>(&mut self) -> Result<T, UsageError> {
+        let v = self.value()?;
+        v.trim()
+            .parse()
+            .map_err(|_| UsageError(format!("{} expects a number, got {v:?}", self.last_flag)))
+    }
+}
+
+/// Parse seconds: a finite, non-negative decimal number.
+pub fn parse_seconds(v: &str) -> Result<Duration, String> {
+    match v.trim().parse::<f64>() {
+        Ok(s) if s.is_finite() && (0.0..=1e9).contains(&s) => Ok(Duration::from_secs_f64(s)),
+        _ => Err(format!("expects seconds (e.g. 30 or 0.5), got {v:?}")),
+    }
+}
+
+fn lex(e: lexopt::Error) -> UsageError {
+    UsageError(match e {
+        lexopt::Error::MissingValue { option: Some(o) } => format!("{o} needs a value"),
+        other => other.to_string(),
+    })
+}
+
+fn utf8(v: OsString) -> Result<String, UsageError> {
+    v.into_string()
+        .map_err(|v| UsageError(format!("argument {v:?} is not valid UTF-8")))
+}
+
+/// The flags every command shares.
+#[derive(Debug, Clone)]
+pub struct Common {
+    /// `-d/--database ALIAS`; default `default` (reads `DATABASE_URL`).
+    pub database: String,
+    /// `-v/--verbosity {0,1,2,3}`; default 1.
+    pub verbosity: u8,
+}
+
+impl Default for Common {
+    fn default() -> Self {
+        Common {
+            database: "default".into(),
+            verbosity: 1,
+        }
+    }
+}
+
+impl Common {
+    /// Handle `arg` if it is a shared flag; `Ok(true)` when it was. `-h/--help` prints `help`
+    /// followed by the exit-code table and exits 0; `--version` prints the version and exits 0.
+    pub fn handle(
+        &mut self,
+        arg: &Arg,
+        args: &mut Args,
+        prog: &str,
+        help: &str,
+    ) -> Result<bool, UsageError> {
+        if arg.is('h', "help") {
+            print!(
+                "{}\n{}",
+                help.trim_end_matches('\n').to_owned() + "\n",
+                crate::exit::table()
+            );
+            std::process::exit(0);
+        } else if arg.is_long("version") {
+            println!("{prog} (djinit) {}", env!("CARGO_PKG_VERSION"));
+            std::process::exit(0);
+        } else if arg.is('d', "database") {
+            let alias = args.value()?;
+            djinit_pg::config::check_alias(&alias).map_err(|e| UsageError(e.to_string()))?;
+            self.database = alias;
+        } else if arg.is('v', "verbosity") {
+            self.verbosity = match args.value()?.as_str() {
+                "0" => 0,
+                "1" => 1,
+                "2" => 2,
+                "3" => 3,
+                other => {
+                    return Err(UsageError(format!(
+                        "-v/--verbosity expects 0, 1, 2 or 3, got {other:?}"
+                    )))
+                }
+            };
+        } else if arg.is_long("settings") || arg.is_long("pythonpath") {
+            args.value()?; // Django's; meaningless here.
+        } else if ["traceback", "no-color", "force-color", "skip-checks"]
+            .iter()
+            .any(|l| arg.is_long(l))
+        {
+        } else {
+            return Ok(false);
+        }
+        Ok(true)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seconds() {
+        assert_eq!(parse_seconds("0.1").unwrap(), Duration::from_millis(100));
+        assert_eq!(parse_seconds("180").unwrap(), Duration::from_secs(180));
+        assert!(parse_seconds("-1").is_err());
+        assert!(parse_seconds("inf").is_err());
+        assert!(parse_seconds("abc").is_err());
+    }
+
+    #[test]
+    fn common_flags_and_forms() {
+        let mut a = Args::from_iter([
+            "-t5",
+            "--interval=0.5",
+            "-d",
+            "replica",
+            "--settings",
+            "x.y",
+            "-v",
+            "2",
+            "--skip-checks",
+            "pos",
+        ]);
+        let mut c = Common::default();
+        let mut seen = vec![];
+        while let Some(arg) = a.next().unwrap() {
+            if c.handle(&arg, &mut a, "t", "").unwrap() {
+                continue;
+            }
+            if arg.is('t', "timeout") || arg.is('i', "interval") {
+                seen.push(a.seconds().unwrap());
+            } else if let Arg::Value(v) = &arg {
+                assert_eq!(v, "pos");
+            } else {
+                panic!("{arg:?}");
+            }
+        }
+        assert_eq!(
+            seen,
+            vec![Duration::from_secs(5), Duration::from_millis(500)]
+        );
+        assert_eq!(c.database, "replica");
+        assert_eq!(c.verbosity, 2);
+    }
+
+    #[test]
+    fn errors() {
+        let mut a = Args::from_iter(["-t", "soon"]);
+        a.next().unwrap();
+        assert_eq!(
+            a.seconds().unwrap_err().0,
+            "-t: expects seconds (e.g. 30 or 0.5), got \"soon\""
+        );
+        let mut a = Args::from_iter(["-v", "7"]);
+        let arg = a.next().unwrap().unwrap();
+        assert!(Common::default().handle(&arg, &mut a, "t", "").is_err());
+        let mut a = Args::from_iter(["--timeout"]);
+        a.next().unwrap();
+        assert!(a.seconds().unwrap_err().0.contains("needs a value"));
+        assert!(Arg::Long("bogus".into()).unexpected().0.contains("--bogus"));
+    }
+}

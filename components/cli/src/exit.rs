@@ -1,0 +1,269 @@
+//! The exit codes of every djinit command, and the one mapping from errors to them.
+//!
+//! Codes follow BSD `sysexits.h` where one fits. "Retry may help" codes (1, 69, 75, 130, 143) and
+//! "retrying is pointless" codes (64, 65, 66, 70, 71, 76, 77, 78) never overlap, so a Kubernetes
+//! `podFailurePolicy` can fail a Job at once on the second group:
+//!
+//! ```yaml
+//! podFailurePolicy:
+//!   rules:
+//!     - action: FailJob
+//!       onExitCodes: { operator: In, values: [64, 65, 66, 70, 71, 76, 77, 78] }
+//! ```
+
+use std::fmt;
+
+/// One row of the table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum ExitCode {
+    /// Done: the condition holds or the work is applied.
+    Ok = 0,
+    /// The checked condition does not hold yet (e.g. migrations pending). Retry may help.
+    NotMet = 1,
+    /// Invalid flag, argument or option value. Pointless to retry.
+    Usage = 64,
+    /// Input data rejected: a weak password, a malformed hash, an invalid bundle, or a statement the
+    /// database refused (SQLSTATE printed). Pointless to retry.
+    Data = 65,
+    /// An input file is missing or unreadable (password file, bundle). Pointless to retry.
+    NoInput = 66,
+    /// The database is unreachable or not ready: connection refused or reset, host name not
+    /// resolving yet, starting up, too many clients, schema not migrated yet. Retry may help.
+    Unavailable = 69,
+    /// Internal error: a bug in djinit. Pointless to retry; please report it.
+    Software = 70,
+    /// The runner stopped the component: memory limit or wall-clock limit exceeded. Pointless to
+    /// retry with the same limits.
+    Limit = 71,
+    /// Timed out: the deadline passed first (`--timeout`, `--lock-timeout`). Retry may help.
+    Timeout = 75,
+    /// The peer is not a PostgreSQL server, or broke the protocol. Pointless to retry.
+    Protocol = 76,
+    /// Authentication failed or permission denied, by the server or the runner's network policy.
+    /// Pointless to retry.
+    NoPerm = 77,
+    /// Configuration error: bad or missing DATABASE_URL, unknown database, unsupported setting.
+    /// Pointless to retry.
+    Config = 78,
+    /// Stopped by SIGINT. Retry may help.
+    Interrupted = 130,
+    /// Stopped by SIGTERM. Retry may help.
+    Terminated = 143,
+}
+
+impl ExitCode {
+    pub const ALL: [ExitCode; 14] = [
+        ExitCode::Ok,
+        ExitCode::NotMet,
+        ExitCode::Usage,
+        ExitCode::Data,
+        ExitCode::NoInput,
+        ExitCode::Unavailable,
+        ExitCode::Software,
+        ExitCode::Limit,
+        ExitCode::Timeout,
+        ExitCode::Protocol,
+        ExitCode::NoPerm,
+        ExitCode::Config,
+        ExitCode::Interrupted,
+        ExitCode::Terminated,
+    ];
+
+    /// Whether running the command again later may succeed.
+    pub fn retry_may_help(self) -> bool {
+        matches!(
+            self,
+            ExitCode::NotMet
+                | ExitCode::Unavailable
+                | ExitCode::Timeout
+                | ExitCode::Interrupted
+                | ExitCode::Terminated
+        )
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            ExitCode::Ok => "ok",
+            ExitCode::NotMet => "not met",
+            ExitCode::Usage => "usage",
+            ExitCode::Data => "data",
+            ExitCode::NoInput => "no input",
+            ExitCode::Unavailable => "unavailable",
+            ExitCode::Software => "internal",
+            ExitCode::Limit => "limit",
+            ExitCode::Timeout => "timeout",
+            ExitCode::Protocol => "protocol",
+            ExitCode::NoPerm => "no permission",
+            ExitCode::Config => "config",
+            ExitCode::Interrupted => "interrupted",
+            ExitCode::Terminated => "terminated",
+        }
+    }
+
+    pub fn meaning(self) -> &'static str {
+        match self {
+            ExitCode::Ok => "done: the condition holds or the work is applied",
+            ExitCode::NotMet => "the checked condition does not hold yet (e.g. migrations pending)",
+            ExitCode::Usage => "invalid flag, argument or option value",
+            ExitCode::Data => "input rejected: weak password, malformed hash, bad bundle, or SQL the database refused",
+            ExitCode::NoInput => "an input file is missing or unreadable",
+            ExitCode::Unavailable => "database unreachable or not ready (refused, starting up, schema not migrated yet)",
+            ExitCode::Software => "internal error in djinit (please report)",
+            ExitCode::Limit => "stopped by the runner: memory or wall-clock limit exceeded",
+            ExitCode::Timeout => "timed out: the deadline passed first",
+            ExitCode::Protocol => "the peer is not a PostgreSQL server or broke the protocol",
+            ExitCode::NoPerm => "authentication failed or permission denied (server or network policy)",
+            ExitCode::Config => "configuration error: bad or missing DATABASE_URL, unknown database",
+            ExitCode::Interrupted => "stopped by SIGINT",
+            ExitCode::Terminated => "stopped by SIGTERM",
+        }
+    }
+
+    pub fn from_code(code: i32) -> Option<ExitCode> {
+        Self::ALL.into_iter().find(|c| *c as i32 == code)
+    }
+}
+
+impl fmt::Display for ExitCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} ({})", *self as u8, self.name())
+    }
+}
+
+/// The table as printed at the end of every `--help` and in the README.
+pub fn table() -> String {
+    let mut s = String::from("Exit codes (same for every djinit command):\n");
+    for c in ExitCode::ALL {
+        let retry = if c == ExitCode::Ok {
+            "        "
+        } else if c.retry_may_help() {
+            "retry   "
+        } else {
+            "no-retry"
+        };
+        s.push_str(&format!("  {:>3}  {retry}  {}\n", c as u8, c.meaning()));
+    }
+    s
+}
+
+/// An error that carries its own exit code (for outcomes that are not client errors, like
+/// "3 migrations pending" or "the user table does not exist yet").
+#[derive(Debug)]
+pub struct Failure {
+    pub code: ExitCode,
+    pub message: String,
+    /// Print nothing (the command already reported).
+    pub quiet: bool,
+}
+
+impl Failure {
+    pub fn new(code: ExitCode, message: impl Into<String>) -> Self {
+        Failure {
+            code,
+            message: message.into(),
+            quiet: false,
+        }
+    }
+
+    /// Exit with `code`, printing nothing more.
+    pub fn quiet(code: ExitCode) -> Self {
+        Failure {
+            code,
+            message: String::new(),
+            quiet: true,
+        }
+    }
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Failure {}
+
+/// The exit code for a PostgreSQL client error.
+pub fn for_pg(e: &djinit_pg::Error) -> ExitCode {
+    use djinit_pg::ErrorKind as K;
+    match e.kind() {
+        K::Config => ExitCode::Config,
+        K::Auth | K::Denied => ExitCode::NoPerm,
+        K::Protocol => ExitCode::Protocol,
+        K::Sql => ExitCode::Data,
+        K::Unavailable => ExitCode::Unavailable,
+        K::Timeout => ExitCode::Timeout,
+    }
+}
+
+/// The exit code for any error a command returns: the first error in the chain this table knows
+/// decides; unknown errors are internal errors.
+pub fn for_error(err: &anyhow::Error) -> ExitCode {
+    for cause in err.chain() {
+        if let Some(f) = cause.downcast_ref::<Failure>() {
+            return f.code;
+        }
+        if cause.downcast_ref::<crate::UsageError>().is_some() {
+            return ExitCode::Usage;
+        }
+        if let Some(e) = cause.downcast_ref::<djinit_pg::Error>() {
+            return for_pg(e);
+        }
+        if let Some(e) = cause.downcast_ref::<djinit_pg::DbError>() {
+            return for_pg(&djinit_pg::Error::Db(e.clone()));
+        }
+        if let Some(e) = cause.downcast_ref::<djinit_pg::retry::GaveUp>() {
+            let _ = e;
+            return ExitCode::Timeout;
+        }
+        if let Some(e) = cause.downcast_ref::<std::io::Error>() {
+            return match e.kind() {
+                std::io::ErrorKind::NotFound | std::io::ErrorKind::PermissionDenied => {
+                    ExitCode::NoInput
+                }
+                std::io::ErrorKind::TimedOut => ExitCode::Timeout,
+                _ => ExitCode::Unavailable,
+            };
+        }
+    }
+    ExitCode::Software
+}
+
+pub(crate) fn is_quiet(err: &anyhow::Error) -> bool {
+    err.downcast_ref::<Failure>().is_some_and(|f| f.quiet)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_groups_do_not_overlap_and_codes_are_unique() {
+        let mut seen = std::collections::HashSet::new();
+        for c in ExitCode::ALL {
+            assert!(seen.insert(c as u8), "duplicate {c}");
+            assert_eq!(ExitCode::from_code(c as i32), Some(c));
+        }
+        assert!(ExitCode::Timeout.retry_may_help());
+        assert!(!ExitCode::Usage.retry_may_help());
+        assert!(!ExitCode::NoPerm.retry_may_help());
+        assert!(table().contains(" 75  retry"));
+    }
+
+    #[test]
+    fn errors_map_through_context() {
+        let pg = djinit_pg::Error::Auth {
+            addr: "h:1".into(),
+            detail: "bad".into(),
+        };
+        let e = anyhow::Error::new(pg).context("connecting");
+        assert_eq!(for_error(&e), ExitCode::NoPerm);
+        let e = anyhow::Error::new(crate::UsageError("bad flag".into()));
+        assert_eq!(for_error(&e), ExitCode::Usage);
+        let e = anyhow::anyhow!("mystery");
+        assert_eq!(for_error(&e), ExitCode::Software);
+        let e = anyhow::Error::new(Failure::new(ExitCode::NotMet, "2 pending"));
+        assert_eq!(for_error(&e), ExitCode::NotMet);
+    }
+}

@@ -1,0 +1,213 @@
+use std::fmt;
+use std::io;
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// What kind of failure happened, and so whether trying again later may help.
+///
+/// Only [`ErrorKind::Unavailable`] and [`ErrorKind::Timeout`] are transient; [`crate::retry`] retries
+/// nothing else.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// Settings are wrong or incomplete: bad URL, missing variable, unknown database, an option
+    /// this build does not support. Permanent.
+    Config,
+    /// The server refused our credentials or a privilege. Permanent.
+    Auth,
+    /// The host (e.g. the djinit runner's network policy) refused the connection. Permanent.
+    Denied,
+    /// The peer does not speak the PostgreSQL protocol as expected. Permanent.
+    Protocol,
+    /// The database rejected a statement (see [`DbError::code`]). Permanent.
+    Sql,
+    /// The database cannot be reached or is not ready now: refused, reset, host name not resolving
+    /// yet, starting up, shutting down, too many clients, lock or serialization conflicts. Transient.
+    Unavailable,
+    /// A deadline passed. Transient.
+    Timeout,
+}
+
+impl ErrorKind {
+    pub fn is_transient(self) -> bool {
+        matches!(self, ErrorKind::Unavailable | ErrorKind::Timeout)
+    }
+}
+
+/// An error of the PostgreSQL client. Every variant says what was going on when it happened; none
+/// carries a password or a connection URL.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{0}")]
+    Config(String),
+    #[error("{what} is not supported yet")]
+    Unsupported { what: String },
+    // I/O causes are folded into the message (not exposed as `source`), so a printed error
+    // chain names each cause once.
+    #[error("cannot resolve host {host}: {io}")]
+    Resolve { host: String, io: io::Error },
+    #[error("cannot connect to {addr}: {}", io_reason(.io))]
+    Connect { addr: String, io: io::Error },
+    #[error("connection to {addr} failed while {during}: {}", io_reason(.io))]
+    Io {
+        addr: String,
+        during: &'static str,
+        io: io::Error,
+    },
+    #[error("no answer from {addr} while {during} (deadline reached)")]
+    Timeout { addr: String, during: &'static str },
+    #[error(transparent)]
+    GaveUp(#[from] crate::retry::GaveUp),
+    #[error("{addr} is not speaking the PostgreSQL protocol as expected while {during}: {detail}")]
+    Protocol {
+        addr: String,
+        during: &'static str,
+        detail: String,
+    },
+    #[error("authentication with {addr} failed: {detail}")]
+    Auth { addr: String, detail: String },
+    #[error(transparent)]
+    Db(#[from] DbError),
+}
+
+impl Error {
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::Config(_) | Error::Unsupported { .. } => ErrorKind::Config,
+            Error::Resolve { .. } => ErrorKind::Unavailable,
+            Error::Connect { io, .. } | Error::Io { io, .. } => io_kind(io),
+            Error::Timeout { .. } | Error::GaveUp(_) => ErrorKind::Timeout,
+            Error::Protocol { .. } => ErrorKind::Protocol,
+            Error::Auth { .. } => ErrorKind::Auth,
+            Error::Db(e) => e.kind(),
+        }
+    }
+
+    pub fn is_transient(&self) -> bool {
+        self.kind().is_transient()
+    }
+
+    /// The server's error, if this is one.
+    pub fn db(&self) -> Option<&DbError> {
+        match self {
+            Error::Db(e) => Some(e),
+            _ => None,
+        }
+    }
+
+    /// The SQLSTATE of a server error.
+    pub fn code(&self) -> Option<&str> {
+        self.db().map(|e| e.code.as_str())
+    }
+}
+
+fn io_kind(e: &io::Error) -> ErrorKind {
+    match e.kind() {
+        io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock => ErrorKind::Timeout,
+        io::ErrorKind::PermissionDenied => ErrorKind::Denied,
+        _ => ErrorKind::Unavailable,
+    }
+}
+
+fn io_reason(e: &io::Error) -> String {
+    match e.kind() {
+        io::ErrorKind::ConnectionRefused => "connection refused".into(),
+        io::ErrorKind::ConnectionReset => "connection reset by peer".into(),
+        io::ErrorKind::UnexpectedEof => "server closed the connection".into(),
+        io::ErrorKind::PermissionDenied => {
+            "permission denied (not allowed by the host's network policy)".into()
+        }
+        io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock => "timed out".into(),
+        _ => e.to_string(),
+    }
+}
+
+/// An `ErrorResponse` from the server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DbError {
+    pub severity: String,
+    /// SQLSTATE, e.g. `28P01`.
+    pub code: String,
+    pub message: String,
+    pub detail: Option<String>,
+    pub hint: Option<String>,
+}
+
+impl DbError {
+    /// Classification by SQLSTATE class (PostgreSQL Appendix A).
+    pub fn kind(&self) -> ErrorKind {
+        let c = self.code.as_str();
+        match c {
+            "3D000" => ErrorKind::Config,  // invalid_catalog_name: no such database
+            "42501" => ErrorKind::Auth,    // insufficient_privilege
+            "57014" => ErrorKind::Timeout, // query_canceled (statement/lock timeout)
+            "55P03" | "40001" | "40P01" => ErrorKind::Unavailable, // lock, serialization, deadlock
+            _ if c.starts_with("28") => ErrorKind::Auth, // invalid authorization
+            _ if c.starts_with("08") => ErrorKind::Unavailable, // connection exception
+            _ if c.starts_with("53") => ErrorKind::Unavailable, // insufficient resources
+            _ if c.starts_with("57P") => ErrorKind::Unavailable, // shutdown / starting up
+            _ => ErrorKind::Sql,
+        }
+    }
+}
+
+impl fmt::Display for DbError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "server said {} {}: {}",
+            self.severity, self.code, self.message
+        )?;
+        if let Some(d) = &self.detail {
+            write!(f, " (detail: {d})")?;
+        }
+        if let Some(h) = &self.hint {
+            write!(f, " (hint: {h})")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for DbError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn db(code: &str) -> Error {
+        Error::Db(DbError {
+            severity: "FATAL".into(),
+            code: code.into(),
+            message: "m".into(),
+            detail: None,
+            hint: None,
+        })
+    }
+
+    #[test]
+    fn sqlstate_classes() {
+        assert_eq!(db("28P01").kind(), ErrorKind::Auth);
+        assert_eq!(db("3D000").kind(), ErrorKind::Config);
+        assert_eq!(db("57P03").kind(), ErrorKind::Unavailable);
+        assert_eq!(db("53300").kind(), ErrorKind::Unavailable);
+        assert_eq!(db("42P01").kind(), ErrorKind::Sql);
+        assert!(db("40001").is_transient());
+        assert!(!db("23505").is_transient());
+    }
+
+    #[test]
+    fn io_classes() {
+        let e = |k| Error::Connect {
+            addr: "a:1".into(),
+            io: io::Error::from(k),
+        };
+        assert_eq!(
+            e(io::ErrorKind::ConnectionRefused).kind(),
+            ErrorKind::Unavailable
+        );
+        assert_eq!(e(io::ErrorKind::PermissionDenied).kind(), ErrorKind::Denied);
+        assert_eq!(e(io::ErrorKind::TimedOut).kind(), ErrorKind::Timeout);
+        assert!(e(io::ErrorKind::ConnectionRefused)
+            .to_string()
+            .contains("connection refused"));
+    }
+}

@@ -1,0 +1,38 @@
+//! The PostgreSQL client shared by every djinit component.
+//!
+//! Layers, bottom up:
+//! - [`proto`]: sans-IO protocol code (bytes in, bytes out): framing of backend messages with size
+//!   limits, the startup/authentication state machine (trust, cleartext, MD5, SCRAM-SHA-256) and the
+//!   collection of query results. Unit-tested without sockets.
+//! - [`config`]: connection settings from `DATABASE_URL` / `DATABASE_URL_<ALIAS>` and the libpq `PG*`
+//!   variables.
+//! - [`conn`]: the blocking [`Client`] over `std::net::TcpStream`. Every connect, read and write is
+//!   bounded by a [`Deadline`]; a server that accepts TCP and never answers cannot hang a command.
+//! - [`retry`]: retrying transient failures (and only those) under a deadline.
+//!
+//! Security posture: passwords live in [`config::Secret`], whose `Debug`/`Display` print `***`; no
+//! error message of this crate contains a password or a full connection URL. Every value a command
+//! sends is a bound parameter ([`Client::query`]), never spliced into SQL text.
+//!
+//! ```no_run
+//! use djinit_pg::{config::Config, Client, Deadline};
+//! use std::time::Duration;
+//! let cfg = Config::from_env("default", &|k| std::env::var(k).ok())?;
+//! let mut client = Client::connect(&cfg, Deadline::after(Duration::from_secs(10)))?;
+//! let rows = client.query("SELECT $1::int + 1", &[Some("41")])?;
+//! assert_eq!(rows[0].get(0), Some("42"));
+//! client.close();
+//! # Ok::<(), djinit_pg::Error>(())
+//! ```
+
+pub mod config;
+pub mod conn;
+mod deadline;
+mod error;
+pub mod proto;
+pub mod retry;
+
+pub use config::Config;
+pub use conn::{Client, Row};
+pub use deadline::Deadline;
+pub use error::{DbError, Error, ErrorKind, Result};

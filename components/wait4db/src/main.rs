@@ -1,0 +1,104 @@
+//! `wait4db`: wait until the database is ready and stays ready.
+//!
+//! Ready = connect, authenticate and `SELECT 1` succeed. Stable = ready at every probe for the
+//! whole `--stable` window; any failure resets the window and waiting resumes with a new
+//! connection. `--timeout` is a hard deadline for everything, hung connections included.
+//! Run it: `djinit wait4db -t 60` (see README), or `wasmtime run -S inherit-network
+//! -S allow-ip-name-lookup --env DATABASE_URL wait4db.wasm`.
+
+mod options;
+
+use anyhow::Context;
+use djinit_cli::Log;
+use djinit_pg::retry::{wait_stable, Event};
+use djinit_pg::{Client, Config, Deadline};
+use options::Options;
+use std::time::Duration;
+
+fn main() -> std::process::ExitCode {
+    djinit_cli::main("wait4db", run)
+}
+
+fn run() -> anyhow::Result<()> {
+    let opts = Options::parse(djinit_cli::Args::from_env())?;
+    let log = Log::new("wait4db", opts.common.verbosity);
+    let mut cfg = Config::from_env(&opts.common.database, &|k| std::env::var(k).ok())?;
+    cfg.application_name
+        .get_or_insert_with(|| "djinit wait4db".into());
+    log.detail(format!(
+        "waiting for {} (timeout {}s, stable {}s, interval {}s)",
+        cfg.describe(),
+        opts.timeout.as_secs_f64(),
+        opts.stable.as_secs_f64(),
+        opts.interval.as_secs_f64()
+    ));
+    let deadline = Deadline::after(opts.timeout);
+    let mut probes = 0u32;
+    wait_stable(
+        deadline,
+        opts.interval,
+        opts.stable,
+        |event| report(&log, event),
+        |d| {
+            probes += 1;
+            probe(&cfg, d, &log)
+        },
+    )
+    .with_context(|| format!("database {} not ready", cfg.describe()))?;
+    log.info(format!(
+        "database {} is ready ({} probe{}, {:.2}s)",
+        cfg.describe(),
+        probes,
+        if probes == 1 { "" } else { "s" },
+        log.elapsed().as_secs_f64()
+    ));
+    Ok(())
+}
+
+/// How long one probe may take when `connect_timeout`/`PGCONNECT_TIMEOUT` does not say: a server
+/// that accepts TCP and stays silent is probed again instead of holding the whole deadline.
+const PROBE_LIMIT: Duration = Duration::from_secs(10);
+
+/// One probe: a fresh connection, `SELECT 1`, Terminate.
+fn probe(cfg: &Config, deadline: Deadline, log: &Log) -> Result<(), djinit_pg::Error> {
+    let deadline = deadline.min(Deadline::after(cfg.connect_timeout.unwrap_or(PROBE_LIMIT)));
+    let mut client = Client::connect(cfg, deadline)?;
+    let rows = client.query("SELECT 1", &[])?;
+    if rows.first().and_then(|r| r.get(0)) != Some("1") {
+        return Err(djinit_pg::Error::Protocol {
+            addr: client.addr().to_string(),
+            during: "checking SELECT 1",
+            detail: "unexpected answer".into(),
+        });
+    }
+    log.debug(format!(
+        "probe ok: {} (server {}, auth {})",
+        client.addr(),
+        client.server_version().unwrap_or("?"),
+        client.auth_method()
+    ));
+    client.close();
+    Ok(())
+}
+
+fn report(log: &Log, event: Event<'_, djinit_pg::Error>) {
+    match event {
+        Event::Failed {
+            attempt,
+            elapsed,
+            error,
+        } => log.info(format!(
+            "attempt {attempt} at {:.1}s: {error}",
+            elapsed.as_secs_f64()
+        )),
+        Event::WindowStarted { elapsed, window } => log.info(format!(
+            "ready at {:.1}s; checking it stays ready for {}s",
+            elapsed.as_secs_f64(),
+            window.as_secs_f64()
+        )),
+        Event::WindowReset { elapsed, error } => log.info(format!(
+            "failure at {:.1}s inside the stability window, starting over: {error}",
+            elapsed.as_secs_f64()
+        )),
+    }
+}

@@ -1,0 +1,94 @@
+//! wait4db's command line (compatible with django-kubernetes' `manage.py wait4db`).
+
+use djinit_cli::args::{Arg, Args, Common};
+use djinit_cli::UsageError;
+use std::time::Duration;
+
+pub const HELP: &str = "\
+usage: wait4db [-t SEC] [-s SEC] [-i SEC] [-d ALIAS] [-v {0,1,2,3}]
+
+Waits until the database accepts connections, authenticates and answers SELECT 1,
+and keeps doing so for the stability window. Any failure inside the window resets it.
+
+options:
+  -t, --timeout SEC    hard deadline for the whole command, hung connections included (default: 180)
+  -s, --stable SEC     the database must stay ready this long; 0 = return at the first success (default: 5)
+  -i, --interval SEC   pause between probes (default: 1)
+  -d, --database ALIAS database alias: `default` reads DATABASE_URL, any other reads
+                       DATABASE_URL_<ALIAS> (default: default)
+  -v, --verbosity N    0 errors only, 1 progress (default), 2 settings, 3 every probe
+  -h, --help           show this help
+      --version        show the version
+Seconds may be fractional (-i 0.1). Django's --settings, --pythonpath, --traceback, --no-color,
+--force-color and --skip-checks are accepted and ignored.
+
+environment:
+  DATABASE_URL, DATABASE_URL_<ALIAS>  postgres://user:password@host:port/dbname?sslmode=...
+  PGHOST PGPORT PGUSER PGPASSWORD PGDATABASE PGCONNECT_TIMEOUT PGAPPNAME PGSSLMODE
+                       libpq variables, filling in what DATABASE_URL leaves out (default alias only)
+";
+
+#[derive(Debug)]
+pub struct Options {
+    pub common: Common,
+    pub timeout: Duration,
+    pub stable: Duration,
+    pub interval: Duration,
+}
+
+impl Options {
+    pub fn parse(mut args: Args) -> Result<Options, UsageError> {
+        let mut o = Options {
+            common: Common::default(),
+            timeout: Duration::from_secs(180),
+            stable: Duration::from_secs(5),
+            interval: Duration::from_secs(1),
+        };
+        while let Some(arg) = args.next()? {
+            if o.common.handle(&arg, &mut args, "wait4db", HELP)? {
+                continue;
+            }
+            match &arg {
+                a if a.is('t', "timeout") => o.timeout = args.seconds()?,
+                a if a.is('s', "stable") => o.stable = args.seconds()?,
+                a if a.is('i', "interval") => o.interval = args.seconds()?,
+                Arg::Short(_) | Arg::Long(_) | Arg::Value(_) => return Err(arg.unexpected()),
+            }
+        }
+        Ok(o)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_match_the_python_command() {
+        let o = Options::parse(Args::from_iter(Vec::<String>::new())).unwrap();
+        assert_eq!(o.timeout, Duration::from_secs(180));
+        assert_eq!(o.stable, Duration::from_secs(5));
+        assert_eq!(o.interval, Duration::from_secs(1));
+        assert_eq!(o.common.database, "default");
+    }
+
+    #[test]
+    fn flags() {
+        let o = Options::parse(Args::from_iter([
+            "-t",
+            "30",
+            "--stable=0",
+            "-i0.1",
+            "-d",
+            "replica",
+        ]))
+        .unwrap();
+        assert_eq!(o.timeout, Duration::from_secs(30));
+        assert_eq!(o.stable, Duration::ZERO);
+        assert_eq!(o.interval, Duration::from_millis(100));
+        assert_eq!(o.common.database, "replica");
+        assert!(Options::parse(Args::from_iter(["--bogus"])).is_err());
+        assert!(Options::parse(Args::from_iter(["extra"])).is_err());
+        assert!(Options::parse(Args::from_iter(["-t", "-5"])).is_err());
+    }
+}

@@ -252,6 +252,18 @@ mod tests {
     }
 
     #[test]
+    fn readme_prints_this_table() {
+        let readme =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md"))
+                .expect("README.md at the workspace root");
+        assert!(
+            readme.contains(&table()),
+            "README.md must contain exit::table() verbatim:\n{}",
+            table()
+        );
+    }
+
+    #[test]
     fn errors_map_through_context() {
         let pg = djinit_pg::Error::Auth {
             addr: "h:1".into(),

@@ -33,9 +33,22 @@ pub fn main(prog: &str, run: impl FnOnce() -> anyhow::Result<()>) -> std::proces
                 };
                 eprintln!("{prog}: {label}{}", one_line(&format!("{err:#}")));
             }
-            std::process::ExitCode::from(code as u8)
+            exit(code)
         }
     }
+}
+
+/// Leave with `code`. On wasm32-wasip2 this calls `wasi:cli/exit.exit-with-code`: the plain WASI 0.2
+/// `exit` that std uses would turn every failure into 1.
+pub fn exit(code: ExitCode) -> std::process::ExitCode {
+    #[cfg(all(target_os = "wasi", target_env = "p2"))]
+    if code != ExitCode::Ok {
+        use std::io::Write;
+        let _ = std::io::stdout().flush();
+        let _ = std::io::stderr().flush();
+        wasip2::cli::exit::exit_with_code(code as u8);
+    }
+    std::process::ExitCode::from(code as u8)
 }
 
 /// Fold a message onto one line (server messages may contain newlines).

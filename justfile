@@ -2,7 +2,7 @@
 set shell := ["bash", "-euo", "pipefail", "-c"]
 
 # Command components, each a crate in components/<name> building <name>.wasm.
-components := "wait4db"
+components := "wait4db dns-discover ensureadmin lockedmigrate checkmigrations"
 
 default:
     @just --list

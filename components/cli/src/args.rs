@@ -59,6 +59,7 @@ impl Args {
     }
 
     /// Given arguments (without the program name), for tests.
+    #[allow(clippy::should_implement_trait)]
     pub fn from_iter<I: IntoIterator>(args: I) -> Self
     where
         I::Item: Into<OsString>,
@@ -69,6 +70,7 @@ impl Args {
         }
     }
 
+    #[allow(clippy::should_implement_trait)]
     pub fn next(&mut self) -> Result<Option<Arg>, UsageError> {
         let arg = self.parser.next().map_err(lex)?;
         Ok(match arg {

@@ -65,6 +65,17 @@ pub enum Error {
     },
     #[error("authentication with {addr} failed: {detail}")]
     Auth { addr: String, detail: String },
+    /// TLS failed at `step` (negotiating, the handshake, verifying the server certificate).
+    /// `kind`: `Config` when the server refuses TLS that sslmode demands (or nothing in common),
+    /// `Auth` when the server's certificate fails verification or ours is rejected, `Protocol`
+    /// when the peer does not speak TLS. Never contains certificate contents.
+    #[error("TLS with {addr} failed {step}: {detail}")]
+    Tls {
+        addr: String,
+        step: &'static str,
+        detail: String,
+        kind: ErrorKind,
+    },
     #[error(transparent)]
     Db(#[from] DbError),
 }
@@ -78,6 +89,7 @@ impl Error {
             Error::Timeout { .. } | Error::GaveUp(_) => ErrorKind::Timeout,
             Error::Protocol { .. } => ErrorKind::Protocol,
             Error::Auth { .. } => ErrorKind::Auth,
+            Error::Tls { kind, .. } => *kind,
             Error::Db(e) => e.kind(),
         }
     }

@@ -9,6 +9,7 @@
 mod options;
 
 use anyhow::Context;
+use djinit_bundle::wait::NotMigrated;
 use djinit_cli::Log;
 use djinit_pg::retry::{wait_stable, Event};
 use djinit_pg::{Client, Config, Deadline};
@@ -32,6 +33,23 @@ fn run() -> anyhow::Result<()> {
         opts.stable.as_secs_f64(),
         opts.interval.as_secs_f64()
     ));
+    // --migrated: the bundle is read once, before waiting (66 missing, 65 invalid).
+    let bundle = if opts.migrated {
+        let dir = opts
+            .bundle
+            .clone()
+            .or_else(|| {
+                std::env::var("DJINIT_MIGRATIONS")
+                    .ok()
+                    .filter(|v| !v.is_empty())
+            })
+            .ok_or_else(|| {
+                djinit_cli::UsageError("--migrated needs --bundle DIR or DJINIT_MIGRATIONS".into())
+            })?;
+        Some(djinit_bundle::wait::load(std::path::Path::new(&dir))?)
+    } else {
+        None
+    };
     let deadline = Deadline::after(opts.timeout);
     let mut probes = 0u32;
     wait_stable(
@@ -41,9 +59,10 @@ fn run() -> anyhow::Result<()> {
         |event| report(&log, event),
         |d| {
             probes += 1;
-            probe(&cfg, d, &log)
+            probe(&cfg, d, &log, bundle.as_ref())
         },
     )
+    .map_err(NotMigrated::into_anyhow)
     .with_context(|| format!("database {} not ready", cfg.describe()))?;
     log.info(format!(
         "database {} is ready ({} probe{}, {:.2}s)",
@@ -59,8 +78,13 @@ fn run() -> anyhow::Result<()> {
 /// that accepts TCP and stays silent is probed again instead of holding the whole deadline.
 const PROBE_LIMIT: Duration = Duration::from_secs(10);
 
-/// One probe: a fresh connection, `SELECT 1`, Terminate.
-fn probe(cfg: &Config, deadline: Deadline, log: &Log) -> Result<(), djinit_pg::Error> {
+/// One probe: a fresh connection, `SELECT 1`, with `--migrated` nothing pending, Terminate.
+fn probe(
+    cfg: &Config,
+    deadline: Deadline,
+    log: &Log,
+    bundle: Option<&djinit_bundle::Bundle>,
+) -> Result<(), NotMigrated> {
     let deadline = deadline.min(Deadline::after(cfg.connect_timeout.unwrap_or(PROBE_LIMIT)));
     let mut client = Client::connect(cfg, deadline)?;
     let rows = client.query("SELECT 1", &[])?;
@@ -69,7 +93,11 @@ fn probe(cfg: &Config, deadline: Deadline, log: &Log) -> Result<(), djinit_pg::E
             addr: client.addr().to_string(),
             during: "checking SELECT 1",
             detail: "unexpected answer".into(),
-        });
+        }
+        .into());
+    }
+    if let Some(bundle) = bundle {
+        djinit_bundle::wait::probe(&mut client, bundle)?;
     }
     log.debug(format!(
         "probe ok: {} (server {}, auth {})",
@@ -81,7 +109,7 @@ fn probe(cfg: &Config, deadline: Deadline, log: &Log) -> Result<(), djinit_pg::E
     Ok(())
 }
 
-fn report(log: &Log, event: Event<'_, djinit_pg::Error>) {
+fn report(log: &Log, event: Event<'_, NotMigrated>) {
     match event {
         Event::Failed {
             attempt,

@@ -14,6 +14,9 @@ options:
   -t, --timeout SEC    hard deadline for the whole command, hung connections included (default: 180)
   -s, --stable SEC     the database must stay ready this long; 0 = return at the first success (default: 5)
   -i, --interval SEC   pause between probes (default: 1)
+      --migrated       also wait until every migration of the bundle is recorded in
+                       django_migrations (djinit_export bundle; see checkmigrations)
+      --bundle DIR     the bundle for --migrated (default: $DJINIT_MIGRATIONS)
   -d, --database ALIAS database alias: `default` reads DATABASE_URL, any other reads
                        DATABASE_URL_<ALIAS> (default: default)
   -v, --verbosity N    0 errors only, 1 progress (default), 2 settings, 3 every probe
@@ -34,6 +37,10 @@ pub struct Options {
     pub timeout: Duration,
     pub stable: Duration,
     pub interval: Duration,
+    /// `--migrated`: also require every migration of the bundle to be recorded.
+    pub migrated: bool,
+    /// `--bundle DIR` (default `$DJINIT_MIGRATIONS`, resolved by the caller).
+    pub bundle: Option<String>,
 }
 
 impl Options {
@@ -43,6 +50,8 @@ impl Options {
             timeout: Duration::from_secs(180),
             stable: Duration::from_secs(5),
             interval: Duration::from_secs(1),
+            migrated: false,
+            bundle: None,
         };
         while let Some(arg) = args.next()? {
             if o.common.handle(&arg, &mut args, "wait4db", HELP)? {
@@ -52,6 +61,8 @@ impl Options {
                 a if a.is('t', "timeout") => o.timeout = args.seconds()?,
                 a if a.is('s', "stable") => o.stable = args.seconds()?,
                 a if a.is('i', "interval") => o.interval = args.seconds()?,
+                a if a.is_long("migrated") => o.migrated = true,
+                a if a.is_long("bundle") => o.bundle = Some(args.value()?),
                 Arg::Short(_) | Arg::Long(_) | Arg::Value(_) => return Err(arg.unexpected()),
             }
         }

@@ -341,8 +341,24 @@ impl Config {
         };
         let sslmode = match &p.sslmode {
             Some(s) => SslMode::parse(s).map_err(|e| bad(e.to_string()))?,
+            // libpq 16: sslrootcert=system makes verify-full the default.
+            None if p.sslrootcert.as_deref() == Some("system") => SslMode::VerifyFull,
             None => SslMode::default(),
         };
+        if let Some(cb) = &p.channel_binding {
+            if crate::proto::startup::ChannelBindingMode::parse(cb).is_none() {
+                return Err(bad(format!(
+                    "invalid channel_binding {cb:?} (expected disable, prefer or require)"
+                )));
+            }
+        }
+        if let Some(n) = &p.sslnegotiation {
+            if n != "postgres" && n != "direct" {
+                return Err(bad(format!(
+                    "invalid sslnegotiation {n:?} (expected postgres or direct)"
+                )));
+            }
+        }
         Ok(Config {
             hosts: list,
             user,
@@ -359,6 +375,15 @@ impl Config {
             sslnegotiation: p.sslnegotiation,
             source,
         })
+    }
+
+    /// The parsed `channel_binding` (default `prefer`; invalid values were refused when the
+    /// settings were read).
+    pub fn channel_binding_mode(&self) -> crate::proto::startup::ChannelBindingMode {
+        self.channel_binding
+            .as_deref()
+            .and_then(crate::proto::startup::ChannelBindingMode::parse)
+            .unwrap_or_default()
     }
 
     /// `user@host:port/dbname` (first host), for messages. Never contains the password.

@@ -188,3 +188,38 @@ fn secret_is_never_printed() {
     assert!(!c.describe().contains("topsecret"));
     assert_eq!(c.describe(), "u@h:5432/db");
 }
+
+#[test]
+fn tls_settings_are_checked_when_read() {
+    let c = Config::from_url("postgres://h/db?sslrootcert=system", "X").unwrap();
+    assert_eq!(
+        c.sslmode,
+        SslMode::VerifyFull,
+        "libpq 16: system implies verify-full"
+    );
+    let c = Config::from_url("postgres://h/db?sslrootcert=system&sslmode=require", "X").unwrap();
+    assert_eq!(
+        c.sslmode,
+        SslMode::Require,
+        "refused at connect, with a clear message"
+    );
+    for (url, msg) in [
+        (
+            "postgres://h/db?channel_binding=maybe",
+            "invalid channel_binding",
+        ),
+        (
+            "postgres://h/db?sslnegotiation=later",
+            "invalid sslnegotiation",
+        ),
+    ] {
+        let e = Config::from_url(url, "X").unwrap_err();
+        assert!(e.to_string().contains(msg), "{e}");
+        assert_eq!(e.kind(), crate::ErrorKind::Config);
+    }
+    let c = Config::from_url("postgres://h/db?channel_binding=require", "X").unwrap();
+    assert_eq!(
+        c.channel_binding_mode(),
+        crate::proto::startup::ChannelBindingMode::Require
+    );
+}

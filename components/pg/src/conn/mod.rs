@@ -1,23 +1,26 @@
 //! The blocking client: one session with one server, every operation under a [`Deadline`].
 
+mod stream;
+pub(crate) mod tls;
 mod transport;
 
-use crate::config::{Config, SslMode};
+use crate::config::{Config, HostPort, SslMode};
 use crate::deadline::Deadline;
 use crate::error::{Error, Result};
 use crate::proto::framing::Framer;
 use crate::proto::query::{self, Collector, Finished, QueryResult};
-use crate::proto::startup::{Progress, Startup, StartupParams};
+use crate::proto::startup::{Binding, Progress, Startup, StartupParams};
 use crate::proto::{Message, ProtoError};
 use bytes::BytesMut;
 use postgres_protocol::message::frontend;
-use transport::Transport;
+use stream::{Stream, Want};
+use tls::settings::TlsSettings;
 
 pub use crate::proto::query::{QueryResult as SimpleResult, Row};
 
 /// A PostgreSQL session. Dropping it sends Terminate.
 pub struct Client {
-    transport: Transport,
+    transport: Stream,
     framer: Framer,
     out: BytesMut,
     deadline: Deadline,
@@ -30,20 +33,21 @@ pub struct Client {
 impl Client {
     /// Connect and authenticate, trying `cfg.hosts` in order (the first that accepts wins, as in
     /// libpq). Everything, name resolution aside, is bounded by `deadline` (and per host by
-    /// `cfg.connect_timeout`). `sslmode=require`/`verify-*` fail with "not supported yet";
-    /// `prefer`/`allow` use plain TCP.
+    /// `cfg.connect_timeout`).
+    ///
+    /// TLS follows `sslmode` as libpq does (see `conn/tls/settings.rs` for the certificate
+    /// checks): `disable` never; `allow` plain first, TLS on a new connection if the server
+    /// rejects the plain one; `prefer` TLS if the server accepts SSLRequest, else plain on the
+    /// same connection, and plain on a new connection if TLS fails (handshake, or an error while
+    /// authenticating over TLS); `require`/`verify-ca`/`verify-full` TLS or an error.
+    /// `sslnegotiation=direct` starts TLS at once (ALPN `postgresql`, PostgreSQL 17+).
+    /// Files (`sslrootcert`, `sslcert`, `sslkey`) are read before connecting; a problem with
+    /// them is a configuration error.
     pub fn connect(cfg: &Config, deadline: Deadline) -> Result<Client> {
-        if matches!(
-            cfg.sslmode,
-            SslMode::Require | SslMode::VerifyCa | SslMode::VerifyFull
-        ) {
-            return Err(Error::Unsupported {
-                what: format!("sslmode={} (TLS)", cfg.sslmode.as_str()),
-            });
-        }
+        let tls = TlsSettings::from_config(cfg)?;
         let mut last = None;
         for hp in &cfg.hosts {
-            match Self::connect_one(cfg, hp, deadline) {
+            match Self::connect_host(cfg, hp, tls.as_ref(), deadline) {
                 Ok(c) => return Ok(c),
                 // Auth/config errors are the server's answer: trying another host would hide them.
                 Err(e) if !e.is_transient() => return Err(e),
@@ -53,16 +57,57 @@ impl Client {
         Err(last.expect("config has at least one host"))
     }
 
+    /// One host, with libpq's sslmode fallbacks.
+    fn connect_host(
+        cfg: &Config,
+        hp: &HostPort,
+        tls: Option<&TlsSettings>,
+        deadline: Deadline,
+    ) -> Result<Client> {
+        let Some(tls) = tls else {
+            return Self::connect_one(cfg, hp, Want::Plain, deadline);
+        };
+        match cfg.sslmode {
+            SslMode::Disable => Self::connect_one(cfg, hp, Want::Plain, deadline),
+            SslMode::Allow => match Self::connect_one(cfg, hp, Want::Plain, deadline) {
+                // The server rejected the plain connection (e.g. only `hostssl` lines): try TLS.
+                Err(plain @ Error::Db(_)) if !plain.is_transient() => {
+                    match Self::connect_one(cfg, hp, Want::Required(tls), deadline) {
+                        Err(Error::Tls { .. }) => Err(plain),
+                        other => other,
+                    }
+                }
+                other => other,
+            },
+            SslMode::Prefer => match Self::connect_one(cfg, hp, Want::IfOffered(tls), deadline) {
+                // TLS failed, or the server rejected us over TLS: plain, new connection.
+                Err(e @ (Error::Tls { .. } | Error::Db(_))) if !e.is_transient() => {
+                    Self::connect_one(cfg, hp, Want::Plain, deadline)
+                }
+                other => other,
+            },
+            SslMode::Require | SslMode::VerifyCa | SslMode::VerifyFull => {
+                Self::connect_one(cfg, hp, Want::Required(tls), deadline)
+            }
+        }
+    }
+
     fn connect_one(
         cfg: &Config,
-        hp: &crate::config::HostPort,
+        hp: &HostPort,
+        want: Want<'_>,
         deadline: Deadline,
     ) -> Result<Client> {
         let per_host = cfg.connect_timeout;
-        let transport = Transport::connect(hp, deadline, per_host)?;
+        let transport = Stream::open(hp, want, deadline, per_host)?;
         let deadline = match per_host {
             Some(t) => deadline.min(Deadline::after(t)),
             None => deadline,
+        };
+        let binding = Binding {
+            mode: cfg.channel_binding_mode(),
+            tls: transport.is_tls(),
+            end_point: transport.end_point(),
         };
         let mut c = Client {
             transport,
@@ -82,6 +127,7 @@ impl Client {
         };
         let password = cfg.password.as_ref().map(|p| p.expose().as_bytes());
         let mut startup = Startup::new(&params, password, &mut c.out);
+        startup.set_binding(binding);
         loop {
             c.flush("starting up")?;
             let msg = c.read_message("authenticating")?;
@@ -111,7 +157,12 @@ impl Client {
 
     /// The server address in use (`host:port`), for messages.
     pub fn addr(&self) -> &str {
-        &self.transport.addr
+        self.transport.addr()
+    }
+
+    /// The session is encrypted with TLS.
+    pub fn is_tls(&self) -> bool {
+        self.transport.is_tls()
     }
 
     /// The server's `server_version`.
@@ -119,7 +170,8 @@ impl Client {
         self.server_version.as_deref()
     }
 
-    /// The authentication method the server used (`trust`, `password`, `md5`, `scram-sha-256`).
+    /// The authentication method the server used (`trust`, `password`, `md5`, `scram-sha-256`,
+    /// `scram-sha-256-plus` = SCRAM with TLS channel binding).
     pub fn auth_method(&self) -> &'static str {
         self.method
     }
@@ -162,7 +214,7 @@ impl Client {
     ) -> Result<Vec<QueryResult>> {
         if self.broken {
             return Err(Error::Protocol {
-                addr: self.transport.addr.clone(),
+                addr: self.transport.addr().to_string(),
                 during: "querying",
                 detail: "the connection is unusable after an earlier failure".into(),
             });
@@ -226,7 +278,7 @@ impl Client {
     }
 
     fn proto_error(&self, e: ProtoError, during: &'static str) -> Error {
-        let addr = self.transport.addr.clone();
+        let addr = self.transport.addr().to_string();
         match e {
             ProtoError::Protocol(detail) => Error::Protocol {
                 addr,

@@ -9,6 +9,8 @@
 //! The message codec itself is `postgres-protocol`'s.
 
 pub mod framing;
+#[cfg(test)]
+mod fuzz;
 pub mod query;
 pub mod startup;
 

@@ -1,7 +1,8 @@
 //! The startup and authentication exchange, as a state machine.
 //!
-//! Supported: trust, cleartext password, MD5, SCRAM-SHA-256. A server that asks for GSSAPI, SSPI
-//! or Kerberos gets a clear "unsupported" error. A server that claims success in the middle of a
+//! Supported: trust, cleartext password, MD5, SCRAM-SHA-256 and, over TLS, SCRAM-SHA-256-PLUS
+//! with `tls-server-end-point` channel binding ([`Binding`], libpq's `channel_binding`). A server
+//! that asks for GSSAPI, SSPI or Kerberos gets a clear "unsupported" error. A server that claims success in the middle of a
 //! SCRAM exchange, or whose final SCRAM signature does not verify, is refused: it has not proven
 //! that it knows the password.
 
@@ -22,6 +23,41 @@ pub struct StartupParams<'a> {
     pub database: &'a str,
     pub application_name: Option<&'a str>,
     pub options: Option<&'a str>,
+}
+
+/// libpq's `channel_binding`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ChannelBindingMode {
+    /// Never bind (SCRAM-SHA-256 announcing "client does not support binding").
+    Disable,
+    /// Bind when TLS is in use and the server offers SCRAM-SHA-256-PLUS (libpq's default).
+    #[default]
+    Prefer,
+    /// Refuse to authenticate without channel binding: no password is sent to a server that
+    /// asks for cleartext/MD5, and a server that skips SCRAM (trust, cert) is refused.
+    Require,
+}
+
+impl ChannelBindingMode {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "disable" => Some(Self::Disable),
+            "prefer" => Some(Self::Prefer),
+            "require" => Some(Self::Require),
+            _ => None,
+        }
+    }
+}
+
+/// What channel binding can use on this connection.
+#[derive(Debug, Clone, Default)]
+pub struct Binding {
+    pub mode: ChannelBindingMode,
+    /// The session is encrypted with TLS.
+    pub tls: bool,
+    /// `tls-server-end-point` data of the server certificate (see RFC 5929), when TLS is in use
+    /// and the certificate's signature algorithm defines a hash.
+    pub end_point: Option<Vec<u8>>,
 }
 
 /// Progress after a message.
@@ -45,6 +81,9 @@ pub struct Startup<'a> {
     user: &'a str,
     password: Option<&'a [u8]>,
     state: State,
+    binding: Binding,
+    /// SCRAM-SHA-256-PLUS was used (the server proved it sees the same TLS certificate).
+    pub bound: bool,
     /// The authentication method the server chose, for messages.
     pub method: &'static str,
     /// The server's `server_version` parameter, once reported.
@@ -72,9 +111,16 @@ impl<'a> Startup<'a> {
             user: params.user,
             password,
             state: State::Authenticating,
+            binding: Binding::default(),
+            bound: false,
             method: "trust",
             server_version: None,
         }
+    }
+
+    /// Set what channel binding may use (default: `prefer`, no TLS).
+    pub fn set_binding(&mut self, binding: Binding) {
+        self.binding = binding;
     }
 
     /// Handle one server message, writing any reply to `out`.
@@ -93,6 +139,14 @@ impl<'a> Startup<'a> {
                 _ => Err(ProtoError::Protocol("ready for query before authentication".into())),
             },
             Message::AuthenticationOk => match std::mem::replace(&mut self.state, State::Authenticated) {
+                State::Authenticating
+                    if self.binding.mode == ChannelBindingMode::Require && !self.bound =>
+                {
+                    Err(ProtoError::Auth(format!(
+                        "channel_binding=require, but the server authenticated us without channel binding (method {})",
+                        self.method
+                    )))
+                }
                 State::Authenticating => Ok(Progress::Continue),
                 State::Scram(_) | State::ScramFinal(_) => Err(ProtoError::Auth(
                     "server reported success without completing SCRAM (it has not proven it knows the password)"
@@ -103,12 +157,14 @@ impl<'a> Startup<'a> {
             Message::AuthenticationCleartextPassword => {
                 self.expect_authenticating()?;
                 self.method = "password";
+                self.refuse_unbound()?;
                 frontend::password_message(self.password()?, out).map_err(proto)?;
                 Ok(Progress::Continue)
             }
             Message::AuthenticationMd5Password(body) => {
                 self.expect_authenticating()?;
                 self.method = "md5";
+                self.refuse_unbound()?;
                 let hash = md5_hash(self.user.as_bytes(), self.password()?, body.salt());
                 frontend::password_message(hash.as_bytes(), out).map_err(proto)?;
                 Ok(Progress::Continue)
@@ -117,17 +173,14 @@ impl<'a> Startup<'a> {
                 self.expect_authenticating()?;
                 self.method = "scram-sha-256";
                 let mut mechs = body.mechanisms();
-                let mut found = false;
+                let (mut plain, mut plus) = (false, false);
                 while let Some(m) = mechs.next().map_err(proto)? {
-                    found |= m == sasl::SCRAM_SHA_256;
+                    plain |= m == sasl::SCRAM_SHA_256;
+                    plus |= m == sasl::SCRAM_SHA_256_PLUS;
                 }
-                if !found {
-                    return Err(ProtoError::Auth(
-                        "server offers no SASL mechanism djinit supports (needs SCRAM-SHA-256)".into(),
-                    ));
-                }
-                let scram = sasl::ScramSha256::new(self.password()?, sasl::ChannelBinding::unsupported());
-                frontend::sasl_initial_response(sasl::SCRAM_SHA_256, scram.message(), out)
+                let (mechanism, cb) = self.choose_sasl(plain, plus)?;
+                let scram = sasl::ScramSha256::new(self.password()?, cb);
+                frontend::sasl_initial_response(mechanism, scram.message(), out)
                     .map_err(proto)?;
                 self.state = State::Scram(Box::new(scram));
                 Ok(Progress::Continue)
@@ -163,6 +216,67 @@ impl<'a> Startup<'a> {
             )),
             _ => Err(ProtoError::Protocol("unexpected message during startup".into())),
         }
+    }
+
+    /// The SASL mechanism and channel-binding flag to use (RFC 5802 gs2 header: `p` binds,
+    /// `y` = client could bind but the server did not offer it, `n` = client does not bind).
+    fn choose_sasl(
+        &mut self,
+        plain: bool,
+        plus: bool,
+    ) -> Result<(&'static str, sasl::ChannelBinding), ProtoError> {
+        let b = &self.binding;
+        let want = b.mode != ChannelBindingMode::Disable && b.tls;
+        if want && plus {
+            if let Some(ep) = &b.end_point {
+                self.method = "scram-sha-256-plus";
+                self.bound = true;
+                return Ok((
+                    sasl::SCRAM_SHA_256_PLUS,
+                    sasl::ChannelBinding::tls_server_end_point(ep.clone()),
+                ));
+            }
+            if b.mode == ChannelBindingMode::Require {
+                return Err(ProtoError::Auth(
+                    "channel_binding=require, but the server certificate's signature algorithm defines no tls-server-end-point hash".into(),
+                ));
+            }
+            // Cannot bind to this certificate: say "n" (not "y", which the server would take
+            // for a downgrade attack since it offered PLUS).
+            if plain {
+                return Ok((sasl::SCRAM_SHA_256, sasl::ChannelBinding::unsupported()));
+            }
+        }
+        if b.mode == ChannelBindingMode::Require {
+            return Err(ProtoError::Auth(if !b.tls {
+                "channel_binding=require, but the connection is not encrypted (channel binding needs TLS: set sslmode=require or stronger)".into()
+            } else {
+                "channel_binding=require, but the server does not offer SCRAM-SHA-256-PLUS".into()
+            }));
+        }
+        if !plain {
+            return Err(ProtoError::Auth(
+                "server offers no SASL mechanism djinit supports (needs SCRAM-SHA-256)".into(),
+            ));
+        }
+        let cb = if want {
+            sasl::ChannelBinding::unrequested()
+        } else {
+            sasl::ChannelBinding::unsupported()
+        };
+        Ok((sasl::SCRAM_SHA_256, cb))
+    }
+
+    /// With `channel_binding=require`, never answer a cleartext/MD5 password request: the
+    /// server has not been authenticated and would learn the password (or its hash).
+    fn refuse_unbound(&self) -> Result<(), ProtoError> {
+        if self.binding.mode == ChannelBindingMode::Require {
+            return Err(ProtoError::Auth(format!(
+                "channel_binding=require, but the server asks for {} authentication, which has no channel binding (nothing was sent)",
+                self.method
+            )));
+        }
+        Ok(())
     }
 
     fn expect_authenticating(&self) -> Result<(), ProtoError> {
@@ -347,6 +461,78 @@ mod tests {
         match s.handle(err, &mut out).unwrap_err() {
             ProtoError::Server(e) => assert_eq!(e.code, "28P01"),
             other => panic!("{other:?}"),
+        }
+    }
+
+    fn bound(mode: ChannelBindingMode, tls: bool, ep: bool) -> Binding {
+        Binding {
+            mode,
+            tls,
+            end_point: ep.then(|| vec![9; 32]),
+        }
+    }
+
+    fn first_message(binding: Binding, mechs: &[u8]) -> Result<(Vec<u8>, bool), ProtoError> {
+        let mut out = BytesMut::new();
+        let mut s = Startup::new(&PARAMS, Some(b"pw"), &mut out);
+        s.set_binding(binding);
+        out.clear();
+        s.handle(auth(10, mechs), &mut out)?;
+        Ok((out.to_vec(), s.bound))
+    }
+
+    #[test]
+    fn channel_binding_choice() {
+        use ChannelBindingMode::*;
+        let both = b"SCRAM-SHA-256-PLUS\0SCRAM-SHA-256\0\0";
+        let plain = b"SCRAM-SHA-256\0\0";
+        let text = |v: &[u8]| String::from_utf8_lossy(v).into_owned();
+        // TLS, offered, prefer: PLUS with p=tls-server-end-point.
+        let (m, b) = first_message(bound(Prefer, true, true), both).unwrap();
+        assert!(
+            b && text(&m).contains("SCRAM-SHA-256-PLUS\0"),
+            "{}",
+            text(&m)
+        );
+        assert!(text(&m).contains("p=tls-server-end-point,,n=,r="));
+        // TLS, not offered: "y" (we could have bound: lets the server detect a downgrade).
+        let (m, b) = first_message(bound(Prefer, true, true), plain).unwrap();
+        assert!(!b && text(&m).contains("y,,n=,r="));
+        // No TLS: "n".
+        let (m, _) = first_message(bound(Prefer, false, false), both).unwrap();
+        assert!(text(&m).contains("n,,n=,r=") && !text(&m).contains("PLUS"));
+        // disable over TLS: plain SCRAM, "n".
+        let (m, _) = first_message(bound(Disable, true, true), both).unwrap();
+        assert!(text(&m).contains("n,,n=,r=") && !text(&m).contains("PLUS"));
+        // A certificate without a usable hash: "n" even though PLUS is offered.
+        let (m, _) = first_message(bound(Prefer, true, false), both).unwrap();
+        assert!(text(&m).contains("n,,n=,r="));
+        // require: refused without TLS, without PLUS, without a usable hash.
+        for (b, mechs) in [
+            (bound(Require, false, false), &both[..]),
+            (bound(Require, true, true), &plain[..]),
+            (bound(Require, true, false), &both[..]),
+        ] {
+            assert!(matches!(first_message(b, mechs), Err(ProtoError::Auth(_))));
+        }
+        let (_, b) = first_message(bound(Require, true, true), both).unwrap();
+        assert!(b);
+    }
+
+    #[test]
+    fn channel_binding_require_refuses_unbound_methods() {
+        for code in [0u32, 3, 5] {
+            let mut out = BytesMut::new();
+            let mut s = Startup::new(&PARAMS, Some(b"pw"), &mut out);
+            s.set_binding(bound(ChannelBindingMode::Require, true, true));
+            out.clear();
+            let extra: &[u8] = if code == 5 { &[1, 2, 3, 4] } else { &[] };
+            let e = s.handle(auth(code, extra), &mut out).unwrap_err();
+            assert!(
+                matches!(&e, ProtoError::Auth(m) if m.contains("channel_binding=require")),
+                "{e:?}"
+            );
+            assert!(out.is_empty(), "nothing (no password) may be sent");
         }
     }
 }

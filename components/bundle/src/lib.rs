@@ -1,0 +1,28 @@
+//! The migration bundle: what `manage.py djinit_export DIR` writes and the djinit migration
+//! commands read, with no Python at deploy time.
+//!
+//! - [`manifest`]: `DIR/manifest.json` (format `djinit-migrations`, version 1), parsed and
+//!   verified (every migration's checksum and the whole manifest's). A bundle whose checksums do
+//!   not match is rejected (exit 65), a missing one is "no input" (exit 66).
+//! - [`graph`]: Django's migration graph rebuilt from the manifest, with `forwards_plan` /
+//!   `backwards_plan` in Django's order.
+//! - [`state`]: what the database has recorded in `django_migrations`, and what is pending.
+//!
+//! ```no_run
+//! # fn f(client: &mut djinit_pg::Client) -> Result<(), Box<dyn std::error::Error>> {
+//! let bundle = djinit_bundle::Bundle::load("/migrations".as_ref())?;
+//! let pending = djinit_bundle::state::pending(client, &bundle)?;
+//! println!("{} migrations pending", pending.len());
+//! # Ok(()) }
+//! ```
+//!
+//! Security posture: the bundle is trusted input written at image build time (it holds SQL that
+//! is executed as is); it is read-only at run time and its checksums catch corruption, not an
+//! attacker who can write it.
+
+pub mod graph;
+pub mod manifest;
+pub mod state;
+pub mod wait;
+
+pub use manifest::{Bundle, BundleError, Guard, Migration, Row, Step};

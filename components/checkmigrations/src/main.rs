@@ -1,0 +1,103 @@
+//! `checkmigrations`: are all migrations of the bundle recorded in `django_migrations`?
+//! Exit 0 yes ("Migrations complete."), 1 no. With `--wait`, checks every `--interval` until
+//! yes or `--timeout`; unlike the Python command, connection errors while waiting are retried
+//! (only transient ones, through `djinit_pg::retry`) and the wait is always bounded.
+
+mod options;
+
+use djinit_bundle::wait::{probe, NotMigrated};
+use djinit_bundle::Bundle;
+use djinit_cli::{ExitCode, Failure, Log};
+use djinit_pg::retry::{retry, Event};
+use djinit_pg::{Client, Config, Deadline};
+use options::Options;
+
+const PROG: &str = "checkmigrations";
+
+fn main() -> std::process::ExitCode {
+    djinit_cli::main(PROG, run)
+}
+
+fn check(cfg: &Config, bundle: &Bundle, deadline: Deadline) -> Result<(), NotMigrated> {
+    let mut client = Client::connect(cfg, deadline)?;
+    probe(&mut client, bundle)?;
+    client.close();
+    Ok(())
+}
+
+fn run() -> anyhow::Result<()> {
+    let opts = Options::parse(djinit_cli::Args::from_env(), &|k| std::env::var(k).ok())?;
+    let log = Log::new(PROG, opts.common.verbosity);
+    let bundle = djinit_bundle::wait::load(&opts.bundle)?;
+    let mut cfg = Config::from_env(&opts.common.database, &|k| std::env::var(k).ok())?;
+    cfg.application_name
+        .get_or_insert_with(|| "djinit checkmigrations".into());
+    let deadline = Deadline::after(opts.timeout);
+    let result = if opts.wait {
+        let mut last_pending = None;
+        let r = retry(
+            deadline,
+            opts.interval,
+            |e| {
+                if let Event::Failed {
+                    attempt,
+                    elapsed,
+                    error,
+                } = e
+                {
+                    log.debug(format!(
+                        "attempt {attempt} at {:.1}s: {error}",
+                        elapsed.as_secs_f64()
+                    ));
+                }
+            },
+            |d| {
+                let r = check(&cfg, &bundle, d);
+                last_pending = match &r {
+                    Err(NotMigrated::Pending(p)) => Some(p.clone()),
+                    // The attempt our own deadline cut short says nothing new: keep the last
+                    // answer (pending ends as 1, not as a timeout).
+                    Err(NotMigrated::Pg(e))
+                        if e.kind() == djinit_pg::ErrorKind::Timeout && d.passed() =>
+                    {
+                        last_pending.take()
+                    }
+                    _ => None,
+                };
+                r
+            },
+        );
+        match (r, last_pending) {
+            (Err(NotMigrated::GaveUp(_)), Some(p)) => Err(NotMigrated::Pending(p)),
+            (r, _) => r,
+        }
+    } else {
+        check(&cfg, &bundle, deadline)
+    };
+    match result {
+        Ok(()) => {
+            if log.verbosity() >= 1 {
+                println!("Migrations complete.");
+            }
+            Ok(())
+        }
+        Err(NotMigrated::Pending(p)) => {
+            for m in &p {
+                log.detail(format!("pending: {m}"));
+            }
+            Err(Failure::new(
+                ExitCode::NotMet,
+                format!(
+                    "{} of {} migrations pending on {}",
+                    p.len(),
+                    bundle.migrations.len(),
+                    cfg.describe()
+                ),
+            )
+            .into())
+        }
+        Err(e) => Err(e
+            .into_anyhow()
+            .context(format!("checking migrations on {}", cfg.describe()))),
+    }
+}

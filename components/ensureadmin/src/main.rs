@@ -1,0 +1,206 @@
+//! `ensureadmin`: make sure a Django superuser exists, with credentials from a Kubernetes Secret.
+//!
+//! Created exactly as Django's `create_superuser` would (see [`ensureadmin::sql`] for the
+//! columns), the password hashed here as `pbkdf2_sha256` with Django's default iterations; safe
+//! under any number of simultaneous runs ([`ensureadmin::ensure`]). The password never appears in
+//! any output: it lives in `Secret` values and no message formats it.
+//! Run it: `djinit ensureadmin` (see README), or `wasmtime run -S inherit-network
+//! -S allow-ip-name-lookup --env DATABASE_URL --env DJANGO_ADMIN_USERNAME ... ensureadmin.wasm`.
+
+use djinit_cli::{ExitCode, Failure, Log};
+use djinit_pg::config::Secret;
+use djinit_pg::retry::{retry, Event};
+use djinit_pg::{Client, Config, Deadline};
+use ensureadmin::ensure::{self, Outcome, Password, Request};
+use ensureadmin::options::{Options, PasswordSource};
+use ensureadmin::{email, hash, validate};
+use std::time::Duration;
+
+fn main() -> std::process::ExitCode {
+    djinit_cli::main("ensureadmin", run)
+}
+
+fn fail(code: ExitCode, msg: impl Into<String>) -> anyhow::Error {
+    anyhow::Error::new(Failure::new(code, msg))
+}
+
+/// The password file's content without one trailing newline. Unreadable: exit 66.
+fn read_password_file(path: &str) -> anyhow::Result<Secret> {
+    let bytes = std::fs::read(path).map_err(|e| {
+        let why = match e.kind() {
+            std::io::ErrorKind::NotFound => "no such file".to_string(),
+            std::io::ErrorKind::PermissionDenied => "permission denied".to_string(),
+            _ => e.to_string(),
+        };
+        fail(
+            ExitCode::NoInput,
+            format!("cannot read the password file {path}: {why}"),
+        )
+    })?;
+    let mut s = String::from_utf8(bytes).map_err(|_| {
+        fail(
+            ExitCode::Data,
+            format!("the password file {path} is not UTF-8 text"),
+        )
+    })?;
+    if s.ends_with('\n') {
+        s.pop();
+        if s.ends_with('\r') {
+            s.pop();
+        }
+    }
+    if s.is_empty() {
+        return Err(fail(
+            ExitCode::Usage,
+            format!("the password file {path} is empty"),
+        ));
+    }
+    Ok(Secret::new(s))
+}
+
+fn run() -> anyhow::Result<()> {
+    let opts = Options::parse(djinit_cli::Args::from_env(), &|k| std::env::var(k).ok())?;
+    let log = Log::new("ensureadmin", opts.common.verbosity);
+
+    let secret = match &opts.password {
+        PasswordSource::Plain(s) => Password::Plain(s.expose()),
+        PasswordSource::Hash(h) => Password::Hash(h.expose()),
+        PasswordSource::File(_) => Password::Plain(""), // replaced below
+    };
+    let from_file = match &opts.password {
+        PasswordSource::File(p) => Some(read_password_file(p)?),
+        _ => None,
+    };
+    let password = match &from_file {
+        Some(s) => Password::Plain(s.expose()),
+        None => secret,
+    };
+
+    let is_email_username = opts.username_field == "email";
+    let email = email::normalize_email(opts.email.as_deref());
+    let username = if is_email_username {
+        email::normalize_email(Some(&opts.username))
+    } else {
+        opts.username.clone()
+    };
+
+    match password {
+        Password::Hash(h) => {
+            let alg = hash::identify(h).map_err(|e| {
+                fail(
+                    ExitCode::Data,
+                    format!("--password-hash is not a usable Django password hash: {e}"),
+                )
+            })?;
+            if !alg.in_default_hashers() {
+                log.info(format!(
+                    "note: {alg} is not in Django's default PASSWORD_HASHERS; the project must list its hasher"
+                ));
+            }
+            log.detail(format!("storing the given {alg} hash verbatim"));
+        }
+        Password::Plain(pw) if opts.validate => {
+            let mut attrs: Vec<(&str, &str)> = Vec::new();
+            if !is_email_username {
+                attrs.push(("username", &username));
+            }
+            attrs.push(("email address", &email));
+            let failures = validate::validate(pw, &attrs);
+            if !failures.is_empty() {
+                return Err(fail(
+                    ExitCode::Data,
+                    format!(
+                        "password rejected by Django's default validators (--no-validate skips them): {}",
+                        validate::describe(&failures)
+                    ),
+                ));
+            }
+        }
+        Password::Plain(_) => log.detail("password validation skipped (--no-validate)"),
+    }
+
+    let mut cfg = Config::from_env(&opts.common.database, &|k| std::env::var(k).ok())?;
+    cfg.application_name
+        .get_or_insert_with(|| "djinit ensureadmin".into());
+    log.detail(format!(
+        "ensuring superuser {username:?} in {} table {} (username field {}, timeout {}s)",
+        cfg.describe(),
+        opts.table,
+        opts.username_field,
+        opts.timeout.as_secs_f64()
+    ));
+    let deadline = Deadline::after(opts.timeout);
+    let mut client = retry(
+        deadline,
+        Duration::from_secs(1),
+        |e| {
+            if let Event::Failed {
+                attempt,
+                elapsed,
+                error,
+            } = e
+            {
+                log.info(format!(
+                    "attempt {attempt} at {:.1}s: {error}",
+                    elapsed.as_secs_f64()
+                ));
+            }
+        },
+        |d| Client::connect(&cfg, d),
+    )
+    .map_err(|e| anyhow::Error::new(e).context(format!("connecting to {}", cfg.describe())))?;
+    log.debug(format!(
+        "connected to {} (auth {})",
+        client.addr(),
+        client.auth_method()
+    ));
+
+    let plan = ensure::plan(&mut client, &opts.table, &opts.username_field)?;
+    log.debug(format!("plan: {plan}"));
+    if opts.email.is_some() && !plan.writes_email && !is_email_username {
+        log.info(format!(
+            "note: table {} has no email column; the email is not stored",
+            opts.table
+        ));
+    }
+    let username = ensure::normalize_username(&mut client, &username)?;
+    let req = Request {
+        table: &opts.table,
+        username_field: &opts.username_field,
+        username: &username,
+        email: &email,
+        password,
+        iterations: opts.iterations,
+        update: opts.update,
+        timeout: opts.timeout,
+    };
+    let outcome = ensure::ensure(&mut client, &plan, &req, &log)?;
+    client.close();
+    if log.verbosity() >= 1 {
+        // The first two lines are django-kubernetes' own, on stdout as there.
+        println!(
+            "{}",
+            match outcome {
+                Outcome::Created => "Admin user created from environment variables.",
+                Outcome::Exists => "Admin user already exists, service is ready.",
+                Outcome::Unchanged => "Admin user already exists and matches, service is ready.",
+                Outcome::Updated {
+                    password: true,
+                    flags: false,
+                } => "Admin user already existed; password updated.",
+                Outcome::Updated {
+                    password: true,
+                    flags: true,
+                } => "Admin user already existed; password updated and superuser flags restored.",
+                Outcome::Updated {
+                    password: false, ..
+                } => "Admin user already existed; superuser flags restored.",
+            }
+        );
+    }
+    log.detail(format!(
+        "done in {:.1} ms",
+        log.elapsed().as_secs_f64() * 1e3
+    ));
+    Ok(())
+}

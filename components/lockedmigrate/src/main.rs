@@ -1,0 +1,368 @@
+//! `lockedmigrate`: apply a migration bundle (`manage.py djinit_export`) under a PostgreSQL
+//! advisory lock. Compatible with django-kubernetes' `manage.py lockedmigrate` (same flags, same
+//! default lock key 1000, so the two exclude each other), with no Python at deploy time.
+//!
+//! Order of work: read and verify the bundle; connect; take the lock on this session (progress
+//! lines name the holder; `--lock-timeout` bounds the wait, exit 75); re-read django_migrations
+//! under the lock; plan like Django's `MigrationExecutor`; refuse up front what cannot be done
+//! without Python or is irreversible; apply each migration (see `apply`); add the post_migrate
+//! rows; release the lock by closing the session.
+
+mod apply;
+mod lock;
+mod options;
+mod post_migrate;
+#[cfg(target_arch = "wasm32")]
+mod session;
+
+use anyhow::Context;
+use djinit_bundle::graph::{plan, Graph, Key, Planned, Target};
+use djinit_bundle::{state, Bundle, Migration};
+use djinit_cli::{ExitCode, Failure, Log};
+use djinit_pg::{Client, Config, Deadline};
+use options::Options;
+use std::collections::HashSet;
+use std::time::Duration;
+
+const PROG: &str = "lockedmigrate";
+
+fn main() -> std::process::ExitCode {
+    djinit_cli::main(PROG, run)
+}
+
+fn run() -> anyhow::Result<()> {
+    let opts = Options::parse(djinit_cli::Args::from_env(), &|k| std::env::var(k).ok())?;
+    let log = Log::new(PROG, opts.common.verbosity);
+    if opts.exec.is_some() {
+        return Err(Failure::new(
+            ExitCode::Usage,
+            "--exec needs the djinit runner (it runs CMD on the host while this component holds the lock through the lock-session export): djinit lockedmigrate --exec -- CMD ARGS...",
+        )
+        .into());
+    }
+    let bundle =
+        djinit_bundle::wait::load(opts.bundle.as_deref().unwrap_or(std::path::Path::new("")))?;
+    let target = resolve_target(&bundle, opts.target())?;
+    let mut cfg = Config::from_env(&opts.common.database, &|k| std::env::var(k).ok())?;
+    cfg.application_name
+        .get_or_insert_with(|| "djinit lockedmigrate".into());
+    log.detail(format!(
+        "bundle {} ({} migrations, Django {}), database {}",
+        bundle.path.display(),
+        bundle.migrations.len(),
+        bundle.django,
+        cfg.describe()
+    ));
+    let connect_limit = cfg.connect_timeout.unwrap_or(Duration::from_secs(30));
+    let mut client = Client::connect(&cfg, Deadline::after(connect_limit))
+        .with_context(|| format!("connecting to {}", cfg.describe()))?;
+    client.set_deadline(Deadline::never());
+    check_server_version(&mut client, &bundle)?;
+
+    let read_only = opts.plan || opts.check;
+    if !read_only {
+        lock::acquire(&mut client, opts.lock_id, opts.lock_timeout, &log)?;
+    }
+    // Read under the lock: what another run applied while we waited is not applied again.
+    let recorded = state::recorded(&mut client)?;
+    let applied = state::applied(&bundle, &recorded).map_err(|e| match e {
+        state::StateError::Pg(p) => anyhow::Error::new(p),
+        other => anyhow::Error::new(Failure::new(ExitCode::Data, other.to_string())),
+    })?;
+    let graph = Graph::new(&bundle);
+
+    if opts.prune {
+        return prune(
+            &mut client,
+            &bundle,
+            opts.app_label.as_deref().unwrap_or(""),
+            &recorded,
+            &log,
+        );
+    }
+    let planned = plan(&graph, &target, &applied);
+    if opts.plan {
+        print_plan(&graph, &planned);
+        if opts.check && !planned.is_empty() {
+            return Err(Failure::quiet(ExitCode::NotMet).into());
+        }
+        return Ok(());
+    }
+    if opts.check {
+        if planned.is_empty() {
+            log.detail("no migrations pending");
+            return Ok(());
+        }
+        for p in &planned {
+            log.detail(format!("pending: {}.{}", p.key.0, p.key.1));
+        }
+        return Err(Failure::new(
+            ExitCode::NotMet,
+            format!("{} migrations pending", planned.len()),
+        )
+        .into());
+    }
+    migrate(
+        &mut client,
+        &bundle,
+        &graph,
+        &target,
+        &planned,
+        &applied,
+        &opts,
+        &log,
+    )?;
+    client.close();
+    Ok(())
+}
+
+fn resolve_target(bundle: &Bundle, target: Target) -> anyhow::Result<Target> {
+    let usage = |m: String| anyhow::Error::new(djinit_cli::UsageError(m));
+    Ok(match target {
+        Target::App(a) | Target::Zero(a) if !bundle.has_app(&a) => {
+            return Err(usage(format!(
+                "App '{a}' does not have migrations in the bundle."
+            )))
+        }
+        Target::Migration(a, n) => {
+            if !bundle.has_app(&a) {
+                return Err(usage(format!(
+                    "App '{a}' does not have migrations in the bundle."
+                )));
+            }
+            // Django accepts a unique prefix of the name.
+            let found: Vec<&Migration> = bundle
+                .migrations
+                .iter()
+                .filter(|m| m.app == a && m.name.starts_with(&n))
+                .collect();
+            match (found.iter().find(|m| m.name == n), found.as_slice()) {
+                (Some(m), _) | (None, [m]) => Target::Migration(a, m.name.clone()),
+                (None, []) => {
+                    return Err(usage(format!(
+                        "Cannot find a migration matching '{n}' from app '{a}'."
+                    )))
+                }
+                (None, _) => {
+                    return Err(usage(format!(
+                    "More than one migration matches '{n}' in app '{a}'. Please be more specific."
+                )))
+                }
+            }
+        }
+        t => t,
+    })
+}
+
+fn check_server_version(client: &mut Client, bundle: &Bundle) -> anyhow::Result<()> {
+    let rows = client.query("SELECT current_setting('server_version_num')", &[])?;
+    let num: u32 = rows
+        .first()
+        .and_then(|r| r.get(0))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    if num / 10000 < bundle.pg_version / 10000 {
+        return Err(Failure::new(
+            ExitCode::Config,
+            format!(
+                "the bundle's SQL was exported for PostgreSQL {} and the server is {}; re-export with `djinit_export --pg-version {}`",
+                bundle.pg_version / 10000,
+                num / 10000,
+                num / 10000
+            ),
+        )
+        .into());
+    }
+    Ok(())
+}
+
+fn print_plan(graph: &Graph<'_>, planned: &[Planned]) {
+    println!("Planned operations:");
+    if planned.is_empty() {
+        println!("  No planned migration operations.");
+    }
+    for p in planned {
+        let m = graph.nodes[&p.key];
+        println!("{}", m.label());
+        for op in &m.operations {
+            if p.backwards {
+                println!("    Undo {op}");
+            } else {
+                println!("    {op}");
+            }
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn migrate(
+    client: &mut Client,
+    bundle: &Bundle,
+    graph: &Graph<'_>,
+    target: &Target,
+    planned: &[Planned],
+    applied: &HashSet<Key>,
+    opts: &Options,
+    log: &Log,
+) -> anyhow::Result<()> {
+    let out = log.verbosity() >= 1;
+    // Refuse up front what cannot be done, before anything is applied.
+    if !opts.fake {
+        for p in planned {
+            let m = graph.nodes[&p.key];
+            let steps = if p.backwards {
+                m.backward
+                    .as_deref()
+                    .ok_or_else(|| apply::irreversible(m))?
+            } else {
+                &m.forward
+            };
+            if let Some(what) = Migration::unguarded_python(steps).first() {
+                return Err(apply::needs_python(m, what));
+            }
+        }
+    }
+    if out {
+        println!("Operations to perform:");
+        match target {
+            Target::All | Target::App(_) => {
+                let mut apps: Vec<&str> = graph
+                    .leaf_nodes(match target {
+                        Target::App(a) => Some(a.as_str()),
+                        _ => None,
+                    })
+                    .iter()
+                    .map(|k| bundle.get(&k.0, &k.1).map(|m| m.app.as_str()).unwrap_or(""))
+                    .collect();
+                apps.dedup();
+                println!(
+                    "  Apply all migrations: {}",
+                    if apps.is_empty() {
+                        "(none)".into()
+                    } else {
+                        apps.join(", ")
+                    }
+                );
+            }
+            Target::Zero(a) => println!("  Unapply all migrations: {a}"),
+            Target::Migration(a, n) => println!("  Target specific migration: {n}, from {a}"),
+        }
+        println!("Running migrations:");
+        if planned.is_empty() {
+            println!("  No migrations to apply.");
+        }
+    }
+    if !planned.is_empty() && !state::table_exists(client)? {
+        log.detail("creating django_migrations");
+        client.batch("BEGIN")?;
+        client
+            .batch(&bundle.recorder_sql)
+            .context("creating django_migrations")?;
+        client.batch("COMMIT")?;
+    }
+    for p in planned {
+        let m = graph.nodes[&p.key];
+        let start = std::time::Instant::now();
+        let mut mode = if opts.fake {
+            apply::Mode::Fake
+        } else {
+            apply::Mode::Run
+        };
+        if !p.backwards && !opts.fake && opts.fake_initial && apply::soft_applied(client, m)? {
+            mode = apply::Mode::Fake;
+        }
+        let verb = if p.backwards {
+            "Unapplying"
+        } else {
+            "Applying"
+        };
+        apply::one(client, m, p.backwards, mode, log)?;
+        if out {
+            let tail = match (mode, opts.fake) {
+                (apply::Mode::Fake, true) => " FAKED",
+                (apply::Mode::Fake, false) => " FAKED",
+                _ => " OK",
+            };
+            let secs = if log.verbosity() >= 2 {
+                format!(" ({:.3}s)", start.elapsed().as_secs_f64())
+            } else {
+                String::new()
+            };
+            println!("  {verb} {}...{tail}{secs}", m.label());
+        }
+    }
+    // The rows are those of the fully migrated project: added only when nothing is pending
+    // afterwards (a partial target would otherwise get rows for models it does not have yet).
+    let mut done = applied.clone();
+    for p in planned {
+        if p.backwards {
+            done.remove(&p.key);
+        } else {
+            done.insert(p.key.clone());
+        }
+    }
+    if !graph.nodes.keys().all(|k| done.contains(k)) {
+        log.detail("post_migrate rows not added: migrations remain unapplied");
+        return Ok(());
+    }
+    let (ct, perm) = post_migrate::apply(client, &bundle.post_migrate)?;
+    if ct + perm > 0 {
+        log.detail(format!(
+            "post_migrate: added {ct} content types and {perm} permissions"
+        ));
+    }
+    for r in &bundle.not_exported {
+        log.detail(format!(
+            "post_migrate receiver {r} is not in the bundle and did not run"
+        ));
+    }
+    Ok(())
+}
+
+fn prune(
+    client: &mut Client,
+    bundle: &Bundle,
+    app: &str,
+    recorded: &HashSet<Key>,
+    log: &Log,
+) -> anyhow::Result<()> {
+    let known: HashSet<Key> = bundle
+        .migrations
+        .iter()
+        .map(|m| (m.app.clone(), m.name.clone()))
+        .collect();
+    let mut to_prune: Vec<&Key> = recorded
+        .iter()
+        .filter(|k| k.0 == app && !known.contains(*k))
+        .collect();
+    to_prune.sort();
+    let out = log.verbosity() >= 1;
+    if out {
+        println!("Pruning migrations:");
+    }
+    let blocked: Vec<&Migration> = bundle
+        .migrations
+        .iter()
+        .filter(|m| m.replaces.iter().any(|r| to_prune.contains(&r)))
+        .collect();
+    if !blocked.is_empty() {
+        println!("  Cannot use --prune because the following squashed migrations have their 'replaces' attributes and may not be recorded as applied:");
+        for m in blocked {
+            println!("    {}", m.label());
+        }
+        return Ok(());
+    }
+    if to_prune.is_empty() && out {
+        println!("  No migrations to prune.");
+    }
+    for (a, n) in to_prune {
+        client.execute(
+            "DELETE FROM django_migrations WHERE app = $1 AND name = $2",
+            &[Some(a), Some(n)],
+        )?;
+        if out {
+            println!("  Pruning {a}.{n} OK");
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,84 @@
+//! The `djinit:commands/lock-session` export (wit/lock-session.wit): a host takes the advisory
+//! lock through this component, runs something natively, and releases it
+//! (`djinit lockedmigrate --exec -- CMD`). The session lives in this instance between the calls.
+
+use crate::lock;
+use crate::options::Options;
+use djinit_cli::Log;
+use djinit_pg::{Client, Config, Deadline};
+use std::cell::RefCell;
+use std::time::Duration;
+
+wit_bindgen::generate!({
+    path: "../../wit",
+    world: "lock-session-provider",
+});
+
+use exports::djinit::commands::lock_session::{Failure, Guest};
+
+thread_local! {
+    static SESSION: RefCell<Option<(Client, i64)>> = const { RefCell::new(None) };
+}
+
+struct Provider;
+
+fn failure(e: anyhow::Error) -> Failure {
+    Failure {
+        code: djinit_cli::exit::for_error(&e) as u8,
+        message: djinit_cli::one_line(&format!("{e:#}")),
+    }
+}
+
+fn acquire(args: Vec<String>) -> anyhow::Result<String> {
+    if SESSION.with(|s| s.borrow().is_some()) {
+        return Err(
+            djinit_cli::UsageError("the lock is already held by this instance".into()).into(),
+        );
+    }
+    // lockedmigrate's command line; `--exec` (added when missing) makes the bundle optional.
+    let mut args = args;
+    if !args.iter().any(|a| a == "--exec") {
+        args.extend(["--exec", "--", "host"].map(String::from));
+    }
+    let opts = Options::parse(djinit_cli::Args::from_iter(args), &|k| {
+        std::env::var(k).ok()
+    })?;
+    let log = Log::new("lockedmigrate", opts.common.verbosity);
+    let mut cfg = Config::from_env(&opts.common.database, &|k| std::env::var(k).ok())?;
+    cfg.application_name
+        .get_or_insert_with(|| "djinit lockedmigrate --exec".into());
+    let limit = cfg.connect_timeout.unwrap_or(Duration::from_secs(30));
+    let mut client = Client::connect(&cfg, Deadline::after(limit))?;
+    client.set_deadline(Deadline::never());
+    lock::acquire(&mut client, opts.lock_id, opts.lock_timeout, &log)?;
+    let pid = client
+        .query("SELECT pg_backend_pid()::text", &[])?
+        .first()
+        .and_then(|r| r.get(0).map(str::to_string))
+        .unwrap_or_default();
+    let what = format!(
+        "advisory lock {} held by session pid {pid} on {}",
+        opts.lock_id,
+        cfg.describe()
+    );
+    SESSION.with(|s| *s.borrow_mut() = Some((client, opts.lock_id)));
+    Ok(what)
+}
+
+impl Guest for Provider {
+    fn acquire(args: Vec<String>) -> Result<String, Failure> {
+        acquire(args).map_err(failure)
+    }
+
+    fn release() -> Result<(), Failure> {
+        let Some((mut client, id)) = SESSION.with(|s| s.borrow_mut().take()) else {
+            return Ok(());
+        };
+        let key = id.to_string();
+        let r = client.query("SELECT pg_advisory_unlock($1::bigint)", &[Some(&key)]);
+        client.close(); // ending the session releases the lock in any case
+        r.map(drop).map_err(|e| failure(e.into()))
+    }
+}
+
+export!(Provider);

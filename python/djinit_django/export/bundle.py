@@ -1,0 +1,136 @@
+"""Writing a migration bundle.
+
+A bundle is a directory with one file, ``manifest.json`` (UTF-8, keys sorted):
+
+.. code-block:: text
+
+    {
+      "format": "djinit-migrations", "version": 1,
+      "django": "5.2.19", "database": "default", "pg_version": 140000,
+      "recorder": {"table": "django_migrations", "sql": "CREATE TABLE ..."},
+      "migrations": [            # in the order `migrate` applies them (`showmigrations --plan`)
+        {"app": "auth", "name": "0001_initial",
+         "atomic": true, "initial": true,
+         "dependencies": [["contenttypes", "0001_initial"]],   # parents in the graph
+         "operations": ["Create model Permission", ...],        # descriptions, for --plan
+         "replaces": [],          # squashed migrations: the migrations they replace
+         "soft_applied": {"tables": [...], "columns": [[table, column]]} | null,  # --fake-initial
+         "forward": [step, ...],  # see walk.py
+         "backward": [step, ...] | null,   # null: irreversible
+         "checksum": "sha256:<hex>"},   # of the entry without "checksum", canonical JSON
+        ...],
+      "post_migrate": {"rows": [...], "not_exported": [...]},   # see post_migrate.py
+      "checksum": "sha256:<hex>"   # of the whole manifest without this key, canonical JSON
+    }
+
+Canonical JSON = ``json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)``
+encoded as UTF-8.
+"""
+
+import hashlib
+import json
+import os
+import tempfile
+
+import django
+from django.db import connections
+from django.db.migrations.loader import MigrationLoader
+from django.db.migrations.recorder import MigrationRecorder
+from django.db.migrations.state import ProjectState
+
+from . import offline, post_migrate, walk
+
+FORMAT = "djinit-migrations"
+VERSION = 1
+
+
+def canonical(obj):
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def checksum(obj):
+    return "sha256:" + hashlib.sha256(canonical(obj)).hexdigest()
+
+
+def plan(loader):
+    """``migrate``'s plan for a fresh database, which is the order ``showmigrations --plan``
+    prints: forwards plans of the leaf nodes, first occurrence wins."""
+    graph = loader.graph
+    seen, out = set(), []
+    for target in graph.leaf_nodes():
+        for key in graph.forwards_plan(target):
+            if key not in seen:
+                seen.add(key)
+                out.append(graph.nodes[key])
+    return out
+
+
+def build(alias="default", pg_version=None):
+    """The manifest as a dict (nothing written)."""
+    connection = connections[alias]
+    with offline.offline(connection, pg_version):
+        # connection=None: no applied migrations are read, squashed migrations replace theirs.
+        loader = MigrationLoader(None, ignore_no_migrations=True)
+        loader.check_consistent_history = None
+        state = ProjectState(real_apps=loader.unmigrated_apps)
+        entries = []
+        for migration in plan(loader):
+            before = state.clone()
+            forward, state = walk.forwards(connection, migration, state)
+            entry = {
+                "app": migration.app_label,
+                "name": migration.name,
+                "atomic": bool(migration.atomic),
+                # As detect_soft_applied sees it: initial=True, or unset and first in its app.
+                "initial": migration.initial is True
+                or (
+                    migration.initial is None
+                    and not any(app == migration.app_label for app, _ in migration.dependencies)
+                ),
+                # The graph's edges (swappable, __first__/__latest__ and run_before resolved).
+                "dependencies": sorted(list(p.key) for p in loader.graph.node_map[(migration.app_label, migration.name)].parents),
+                "operations": [op.describe() for op in migration.operations],
+                "replaces": [list(r) for r in migration.replaces],
+                "soft_applied": walk.soft_applied_check(migration, state),
+                "forward": forward,
+                "backward": walk.backwards(connection, migration, before),
+            }
+            entry["checksum"] = checksum(entry)
+            entries.append(entry)
+        editor = walk._editor(connection, True)
+        editor.create_model(MigrationRecorder.Migration)
+        recorder_sql = "\n".join(walk._finish(editor))
+        # A freshly rendered final state (model order = ProjectState.models order), which is
+        # the order manage.py migrate's post_migrate handlers see.
+        final = loader.project_state()
+        rows, not_exported = post_migrate.rows(final.apps, alias)
+    manifest = {
+        "format": FORMAT,
+        "version": VERSION,
+        "django": django.get_version(),
+        "database": alias,
+        "pg_version": pg_version,
+        "recorder": {"table": MigrationRecorder.Migration._meta.db_table, "sql": recorder_sql},
+        "migrations": entries,
+        "post_migrate": {"rows": rows, "not_exported": not_exported},
+    }
+    manifest["checksum"] = checksum(manifest)
+    return manifest
+
+
+def export(directory, alias="default", pg_version=None):
+    """Write ``directory/manifest.json`` atomically; returns the manifest."""
+    manifest = build(alias, pg_version)
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".manifest.", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(json.dumps(manifest, sort_keys=True, indent=1, ensure_ascii=False).encode())
+            f.write(b"\n")
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, os.path.join(directory, "manifest.json"))
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return manifest

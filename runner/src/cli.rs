@@ -1,0 +1,259 @@
+//! The runner's own command line: `djinit [RUNNER OPTIONS] COMMAND [ARGS...]` and
+//! `djinit [RUNNER OPTIONS] run [RUNNER OPTIONS] FILE [ARGS...]`.
+//!
+//! Runner options come before the command (or before `FILE` for `run`); everything after the
+//! command name or `FILE` goes to the component unchanged.
+
+use std::ffi::OsString;
+use std::time::Duration;
+
+use djinit_cli::{args::Arg, Args, UsageError};
+
+use crate::policy::{DirGrant, EnvGrant, Target};
+
+/// Default memory limit per component, MiB.
+pub const DEFAULT_MEMORY_MIB: u64 = 64;
+
+/// Runner options, each adding to (never removing from) what a command's policy grants.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// `--allow-net HOST:PORT`: outbound TCP to this address (repeatable).
+    pub allow_tcp: Vec<Target>,
+    /// `--allow-udp HOST:PORT`: UDP datagrams to and from this address (repeatable).
+    pub allow_udp: Vec<Target>,
+    /// `--dir HOST[::GUEST]` (read-only) and `--dir-rw HOST[::GUEST]`.
+    pub dirs: Vec<DirGrant>,
+    /// `--env NAME[=VALUE]`.
+    pub env: Vec<EnvGrant>,
+    /// `--memory MIB`: limit on the component's linear memories, all together.
+    pub memory_mib: u64,
+    /// `--timeout SECS`: wall-clock limit for the component.
+    pub timeout: Option<Duration>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            allow_tcp: Vec::new(),
+            allow_udp: Vec::new(),
+            dirs: Vec::new(),
+            env: Vec::new(),
+            memory_mib: DEFAULT_MEMORY_MIB,
+            timeout: None,
+        }
+    }
+}
+
+/// What to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    Help,
+    Version,
+    /// An embedded command, by name.
+    Command {
+        name: String,
+        args: Vec<String>,
+    },
+    /// `run FILE`: a component file (`.cwasm`, or `.wasm` with the `jit` feature).
+    File {
+        path: String,
+        args: Vec<String>,
+    },
+}
+
+pub struct Invocation {
+    pub options: Options,
+    pub action: Action,
+}
+
+/// Parse the runner's command line (without the program name).
+pub fn parse<I>(args: I) -> Result<Invocation, UsageError>
+where
+    I: IntoIterator,
+    I::Item: Into<OsString>,
+{
+    let mut args = Args::from_iter(args);
+    let mut options = Options::default();
+    let mut run_file = false;
+    while let Some(arg) = args.next()? {
+        if arg.is('h', "help") {
+            return Ok(Invocation {
+                options,
+                action: Action::Help,
+            });
+        } else if arg.is_long("version") {
+            return Ok(Invocation {
+                options,
+                action: Action::Version,
+            });
+        } else if arg.is_long("allow-net") {
+            options
+                .allow_tcp
+                .push(Target::parse(&args.value()?, "--allow-net")?);
+        } else if arg.is_long("allow-udp") {
+            options
+                .allow_udp
+                .push(Target::parse(&args.value()?, "--allow-udp")?);
+        } else if arg.is_long("dir") {
+            options.dirs.push(DirGrant::parse(&args.value()?, false)?);
+        } else if arg.is_long("dir-rw") {
+            options.dirs.push(DirGrant::parse(&args.value()?, true)?);
+        } else if arg.is_long("env") {
+            options.env.push(EnvGrant::parse(&args.value()?)?);
+        } else if arg.is_long("memory") {
+            let mib: u64 = args.number()?;
+            if !(1..=65536).contains(&mib) {
+                return Err(UsageError(format!(
+                    "--memory expects 1 to 65536 (MiB), got {mib}"
+                )));
+            }
+            options.memory_mib = mib;
+        } else if arg.is_long("timeout") {
+            let t = args.seconds()?;
+            if t.is_zero() {
+                return Err(UsageError("--timeout must be more than 0 seconds".into()));
+            }
+            options.timeout = Some(t);
+        } else if let Arg::Value(v) = arg {
+            if !run_file && v == "run" {
+                // Runner options may also follow `run`, up to FILE.
+                run_file = true;
+                continue;
+            }
+            let action = if run_file {
+                Action::File {
+                    path: v,
+                    args: args.rest()?,
+                }
+            } else if v == "help" {
+                Action::Help
+            } else {
+                Action::Command {
+                    name: v,
+                    args: args.rest()?,
+                }
+            };
+            return Ok(Invocation { options, action });
+        } else {
+            return Err(arg.unexpected());
+        }
+    }
+    Err(UsageError(if run_file {
+        "run needs a component FILE (see --help)".into()
+    } else {
+        "no command given (see --help)".into()
+    }))
+}
+
+/// `--help` text: usage, runner options, the embedded commands. The exit-code table follows it.
+pub fn help(commands: &[(String, String)]) -> String {
+    let mut s = String::from(
+        "\
+Usage: djinit [RUNNER OPTIONS] COMMAND [ARGS...]
+       djinit [RUNNER OPTIONS] run FILE [ARGS...]
+
+Runs djinit's commands, WASI components embedded in this binary, each with least privilege:
+only the environment variables the command reads, outbound TCP only to the database it will use
+(from -d/--database ALIAS, default DATABASE_URL), host name lookup, no UDP, no directories.
+`run FILE` runs any WASI wasi:cli/command component (.cwasm from djinit-compile; .wasm only
+in builds with the `jit` feature) with nothing granted but what the options below add.
+Runner options go before COMMAND (or FILE); the rest goes to the component.
+
+Commands (`djinit COMMAND --help` for each):
+",
+    );
+    if commands.is_empty() {
+        s.push_str("  (none: this build embeds no components; run `just build`)\n");
+    }
+    for (name, summary) in commands {
+        s.push_str(&format!("  {name:<18}{summary}\n"));
+    }
+    s.push_str(
+        "\
+Runner options (each adds to what the command is granted):
+  --allow-net HOST:PORT   allow outbound TCP to HOST:PORT (repeatable; names re-resolved on use)
+  --allow-udp HOST:PORT   allow UDP datagrams to and from HOST:PORT (repeatable)
+  --dir HOST[::GUEST]     mount host directory HOST read-only at GUEST (default: same path)
+  --dir-rw HOST[::GUEST]  the same, writable
+  --env NAME[=VALUE]      set NAME in the component (NAME alone: pass the host's value)
+  --memory MIB            memory limit of the component, all linear memories (default 64)
+  --timeout SECS          wall-clock limit for the component (exit 71 when exceeded)
+  -h, --help              this help
+      --version           print the version
+
+A denied connection shows in the component as \"permission denied\" (exit 77).
+SIGINT/SIGTERM stop the component at once (exit 130/143).
+",
+    );
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_ok(a: &[&str]) -> Invocation {
+        parse(a.iter().copied()).unwrap()
+    }
+
+    #[test]
+    fn options_before_command_and_rest_untouched() {
+        let inv = parse_ok(&[
+            "--allow-net",
+            "db:5432",
+            "--env",
+            "A=1",
+            "--memory=32",
+            "--timeout",
+            "2.5",
+            "wait4db",
+            "--env",
+            "x",
+            "-t",
+            "5",
+        ]);
+        assert_eq!(
+            inv.action,
+            Action::Command {
+                name: "wait4db".into(),
+                args: vec!["--env".into(), "x".into(), "-t".into(), "5".into()]
+            }
+        );
+        assert_eq!(
+            inv.options.allow_tcp,
+            vec![Target {
+                host: "db".into(),
+                port: 5432
+            }]
+        );
+        assert_eq!(inv.options.memory_mib, 32);
+        assert_eq!(inv.options.timeout, Some(Duration::from_millis(2500)));
+        assert_eq!(inv.options.env.len(), 1);
+    }
+
+    #[test]
+    fn run_file_takes_options_before_file() {
+        let inv = parse_ok(&["run", "--env", "X", "a.cwasm", "-v", "3"]);
+        assert_eq!(
+            inv.action,
+            Action::File {
+                path: "a.cwasm".into(),
+                args: vec!["-v".into(), "3".into()]
+            }
+        );
+        assert_eq!(inv.options.env.len(), 1);
+    }
+
+    #[test]
+    fn help_version_and_errors() {
+        assert_eq!(parse_ok(&["--help"]).action, Action::Help);
+        assert_eq!(parse_ok(&["help"]).action, Action::Help);
+        assert_eq!(parse_ok(&["--version"]).action, Action::Version);
+        assert!(parse(["--bogus", "wait4db"]).is_err());
+        assert!(parse(Vec::<String>::new()).is_err());
+        assert!(parse(["run"]).is_err());
+        assert!(parse(["--memory", "0", "x"]).is_err());
+        assert!(parse(["--timeout", "0", "x"]).is_err());
+        assert!(parse(["--allow-net", "nohost", "x"]).is_err());
+    }
+}

@@ -1,0 +1,145 @@
+//! What database commands share: the alias they use, its environment variables, TCP to the
+//! addresses it names, and read-only access to the TLS files it names.
+
+use djinit_pg::config::{self, Config};
+
+use crate::policy::{DirGrant, EnvView, Grants, Target};
+
+/// The database alias in a command's arguments, as `djinit_cli::args::Common` reads it:
+/// `-d X`, `-dX`, `--database X`, `--database=X`; the last one wins; `default` when absent.
+/// Arguments after `--` are not options.
+pub fn alias(args: &[String]) -> String {
+    let mut alias = "default".to_string();
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        if a == "--" {
+            break;
+        } else if a == "-d" || a == "--database" {
+            if let Some(v) = it.next() {
+                alias = v.clone();
+            }
+        } else if let Some(v) = a.strip_prefix("--database=") {
+            alias = v.to_string();
+        } else if let Some(v) = a.strip_prefix("-d").filter(|_| !a.starts_with("--")) {
+            alias = v.trim_start_matches('=').to_string();
+        }
+    }
+    alias
+}
+
+/// The environment variables of database `alias` and outbound TCP to every host its
+/// configuration lists (all of them: libpq semantics try each in turn). An invalid alias or an
+/// unusable configuration grants the variables only, so the command can report the problem.
+pub fn grants(alias: &str, env: &EnvView) -> Grants {
+    let mut g = Grants::default();
+    if config::check_alias(alias).is_err() {
+        return g;
+    }
+    g.env = config::env_vars(alias);
+    if let Ok(cfg) = Config::from_env(alias, &|k| env.get(k)) {
+        g.dirs = tls_dirs(&cfg);
+        g.tcp = cfg
+            .hosts
+            .into_iter()
+            .map(|h| Target {
+                host: h.host,
+                port: h.port,
+            })
+            .collect();
+    }
+    g
+}
+
+/// The directories holding the TLS files the configuration names (`sslrootcert` unless
+/// `system`, `sslcert`, `sslkey`), each mounted read-only at the same path, so the component
+/// opens each file by the name it was given. WASI mounts directories, not files: keep
+/// certificates and keys in a directory of their own (as Kubernetes mounts a Secret). A
+/// directory that does not exist is not mounted; the component then reports the missing file.
+pub fn tls_dirs(cfg: &Config) -> Vec<DirGrant> {
+    let root = cfg.sslrootcert.as_ref().filter(|r| *r != "system");
+    let mut dirs: Vec<DirGrant> = Vec::new();
+    for f in [root, cfg.sslcert.as_ref(), cfg.sslkey.as_ref()]
+        .into_iter()
+        .flatten()
+    {
+        if f.is_empty() {
+            continue;
+        }
+        let dir = match std::path::Path::new(f).parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_string_lossy().into_owned(),
+            _ => ".".to_string(),
+        };
+        if std::path::Path::new(&dir).is_dir() && !dirs.iter().any(|d| d.host == dir) {
+            dirs.push(DirGrant::read_only(dir.clone(), dir));
+        }
+    }
+    dirs
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::EnvGrant;
+
+    fn a(args: &[&str]) -> String {
+        alias(&args.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+    }
+
+    #[test]
+    fn alias_forms() {
+        assert_eq!(a(&[]), "default");
+        assert_eq!(a(&["-t", "5", "-d", "replica"]), "replica");
+        assert_eq!(a(&["-dreplica"]), "replica");
+        assert_eq!(a(&["--database=other"]), "other");
+        assert_eq!(a(&["--database", "x", "-d", "y"]), "y");
+        assert_eq!(a(&["--", "-d", "x"]), "default");
+        assert_eq!(a(&["--debug"]), "default");
+    }
+
+    #[test]
+    fn grants_follow_the_alias_configuration() {
+        let o = [
+            EnvGrant::parse("DATABASE_URL_REPLICA=postgres://u:sekrit@db1:6000,db2/app").unwrap(),
+        ];
+        let env = EnvView { overrides: &o };
+        let g = grants("replica", &env);
+        assert_eq!(g.env, vec!["DATABASE_URL_REPLICA".to_string()]);
+        assert_eq!(
+            g.tcp,
+            vec![
+                Target {
+                    host: "db1".into(),
+                    port: 6000
+                },
+                Target {
+                    host: "db2".into(),
+                    port: 5432
+                }
+            ]
+        );
+        // Unconfigured alias: the variable only (the command reports it).
+        let g = grants("nothere", &env);
+        assert_eq!(g.env, vec!["DATABASE_URL_NOTHERE".to_string()]);
+        assert!(g.tcp.is_empty());
+        assert_eq!(grants("bad-alias", &env), Grants::default());
+    }
+
+    #[test]
+    fn tls_files_mount_their_directories_read_only() {
+        let dir = std::env::temp_dir();
+        let d = dir.to_string_lossy();
+        let url = format!(
+            "DATABASE_URL=postgres://u@db/app?sslmode=verify-full&sslrootcert={d}/ca.pem&sslcert={d}/c.pem&sslkey=/nonexistent-djinit/k.pem"
+        );
+        let o = [EnvGrant::parse(&url).unwrap()];
+        let g = grants("default", &EnvView { overrides: &o });
+        assert_eq!(
+            g.dirs,
+            vec![DirGrant::read_only(d.to_string(), d.to_string())]
+        );
+        let o = [EnvGrant::parse("DATABASE_URL=postgres://u@db/app?sslrootcert=system").unwrap()];
+        assert!(grants("default", &EnvView { overrides: &o })
+            .dirs
+            .is_empty());
+    }
+}

@@ -1,0 +1,261 @@
+//! Running one component: load, link WASI, instantiate, call `wasi:cli/run`, map the outcome to
+//! an exit code.
+//!
+//! Start-up stays lean: one engine, only the component being run is deserialized (no
+//! compilation), one current-thread event loop. The guest runs on a wasmtime fiber driven by
+//! that loop, racing [`Stopper::stopped`], so a stop request wins even while the guest waits in a
+//! host call.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use djinit_cli::{ExitCode, Failure, UsageError};
+use wasmtime::component::{Component, Linker, ResourceTable};
+use wasmtime::{Engine, Precompiled, Store};
+use wasmtime_wasi::p2::bindings::Command;
+use wasmtime_wasi::{I32Exit, WasiCtx, WasiCtxView, WasiView};
+
+use crate::limits::MemoryLimit;
+use crate::policy::{self, Grants};
+use crate::stop::Stopper;
+
+/// Where the component comes from.
+pub enum Source {
+    /// Embedded in this binary (precompiled by this build).
+    Embedded(&'static [u8]),
+    /// `djinit run FILE`.
+    File(PathBuf),
+}
+
+/// One run: what to run, with which arguments, environment, grants and limits.
+pub struct Run {
+    /// For messages: the command name or the file name.
+    pub label: String,
+    pub source: Source,
+    /// `argv[0]` and the arguments.
+    pub argv: Vec<String>,
+    pub env: BTreeMap<String, String>,
+    pub grants: Grants,
+    pub memory_mib: u64,
+    pub timeout: Option<Duration>,
+}
+
+pub(crate) struct Host {
+    pub(crate) wasi: WasiCtx,
+    pub(crate) table: ResourceTable,
+    pub(crate) limits: MemoryLimit,
+}
+
+impl WasiView for Host {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+/// Run `run` to completion (or until stopped); the component's exit code.
+pub fn run(run: Run) -> anyhow::Result<u8> {
+    let engine = djinit_engine::engine()
+        .map_err(|e| anyhow::anyhow!("cannot configure the wasm engine: {e}"))?;
+    let stopper = Stopper::start(&engine, run.timeout)?;
+    let component = load(&engine, &run.source, &run.label)?;
+    let wasi = policy::wasi_ctx(&run.argv, &run.env, &run.grants)?;
+    let limit = usize::try_from(run.memory_mib << 20).unwrap_or(usize::MAX);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .enable_time()
+        .build()
+        .context("cannot start the event loop")?;
+    let host = Host {
+        wasi,
+        table: ResourceTable::new(),
+        limits: MemoryLimit::new(limit),
+    };
+    let (outcome, memory_exceeded) = rt.block_on(drive(&engine, &component, host, &stopper));
+    let label = &run.label;
+    // A stop request explains whatever the guest did after it (e.g. the epoch trap).
+    if let Some(reason) = stopper.reason() {
+        return Err(
+            Failure::new(reason.exit_code(), format!("{label} {}", reason.describe())).into(),
+        );
+    }
+    if memory_exceeded {
+        return Err(Failure::new(
+            ExitCode::Limit,
+            format!(
+                "{label} stopped: memory limit of {} MiB exceeded (--memory)",
+                run.memory_mib
+            ),
+        )
+        .into());
+    }
+    match outcome {
+        Outcome::Stopped => unreachable!("stopped without a reason"),
+        Outcome::Ran(Ok(())) => Ok(0),
+        // `wasi:cli/run` returned an error without a code: exit 1, as wasmtime and libc do.
+        Outcome::Ran(Err(())) => Ok(1),
+        Outcome::Failed(e) => {
+            if let Some(exit) = e.downcast_ref::<I32Exit>() {
+                return Ok(u8::try_from(exit.0).unwrap_or(ExitCode::Software as u8));
+            }
+            let what = match e.downcast_ref::<wasmtime::Trap>() {
+                Some(trap) => format!("{label} crashed: {trap}"),
+                None => format!(
+                    "{label} failed: {}",
+                    djinit_cli::one_line(&format!("{e:#}"))
+                ),
+            };
+            Err(Failure::new(ExitCode::Software, what).into())
+        }
+        Outcome::NotACommand(e) => {
+            let code = match run.source {
+                Source::Embedded(_) => ExitCode::Software,
+                Source::File(_) => ExitCode::Data,
+            };
+            Err(Failure::new(
+                code,
+                format!(
+                    "{label} is not a wasi:cli/command component djinit can run: {}",
+                    djinit_cli::one_line(&format!("{e:#}"))
+                ),
+            )
+            .into())
+        }
+    }
+}
+
+enum Outcome {
+    Stopped,
+    NotACommand(wasmtime::Error),
+    Failed(wasmtime::Error),
+    /// What `wasi:cli/run` returned.
+    Ran(Result<(), ()>),
+}
+
+async fn drive(
+    engine: &Engine,
+    component: &Component,
+    host: Host,
+    stopper: &Stopper,
+) -> (Outcome, bool) {
+    let mut store = Store::new(engine, host);
+    store.limiter(|h| &mut h.limits);
+    // Trap at the first epoch bump, which only a stop request makes.
+    store.set_epoch_deadline(1);
+    store.epoch_deadline_trap();
+    let outcome = {
+        let call = async {
+            let mut linker = Linker::<Host>::new(engine);
+            // `exit-with-code`, which carries djinit's exit-code table across the component
+            // boundary, is stable in WASI 0.2.12 and linked by default in wasmtime-wasi 48.
+            if let Err(e) = wasmtime_wasi::p2::add_to_linker_async(&mut linker) {
+                return Outcome::Failed(e);
+            }
+            let command = match Command::instantiate_async(&mut store, component, &linker).await {
+                Ok(c) => c,
+                Err(e) if e.downcast_ref::<wasmtime::Trap>().is_some() => {
+                    return Outcome::Failed(e)
+                }
+                Err(e) if store.data().limits.exceeded() => return Outcome::Failed(e),
+                Err(e) => return Outcome::NotACommand(e),
+            };
+            match command.wasi_cli_run().call_run(&mut store).await {
+                Ok(r) => Outcome::Ran(r),
+                Err(e) => Outcome::Failed(e),
+            }
+        };
+        tokio::select! {
+            biased;
+            _ = stopper.stopped() => Outcome::Stopped,
+            o = call => o,
+        }
+    };
+    let exceeded = store.data().limits.exceeded();
+    (outcome, exceeded)
+}
+
+/// Load the component without compiling (precompiled), or compile a `.wasm` in `jit` builds.
+pub(crate) fn load(engine: &Engine, source: &Source, label: &str) -> anyhow::Result<Component> {
+    match source {
+        Source::Embedded(bytes) => {
+            // SAFETY: `deserialize` trusts its input to be wasmtime's own compiled output (it is
+            // native code). These bytes are this build's own: `build.rs` embeds the `.cwasm` files
+            // `djinit-compile` produced from our components with `djinit_engine::config()`, the
+            // configuration of `engine`. wasmtime still checks the header, version and
+            // configuration and refuses a mismatch.
+            unsafe { Component::deserialize(engine, bytes) }.map_err(|e| {
+                Failure::new(
+                    ExitCode::Software,
+                    format!(
+                        "the embedded {label} component does not load ({e}): rebuild with `just build`"
+                    ),
+                )
+                .into()
+            })
+        }
+        Source::File(path) => {
+            let shown = path.display();
+            let bytes = std::fs::read(path).map_err(|e| {
+                Failure::new(ExitCode::NoInput, format!("cannot read {shown}: {e}"))
+            })?;
+            match Engine::detect_precompiled(&bytes) {
+                Some(Precompiled::Component) => {
+                    // SAFETY: as above, `deserialize` runs the file's native code. `djinit run`
+                    // documents that it loads `.cwasm` files as trusted code, to be produced by
+                    // `djinit-compile` (same engine configuration); wasmtime checks the header,
+                    // version, configuration and CPU features before using it.
+                    unsafe { Component::deserialize(engine, &bytes) }.map_err(|e| {
+                        Failure::new(
+                            ExitCode::Data,
+                            format!(
+                                "{shown} was precompiled for another djinit version or machine ({e}): precompile it again with this djinit's djinit-compile"
+                            ),
+                        )
+                        .into()
+                    })
+                }
+                Some(Precompiled::Module) => Err(Failure::new(
+                    ExitCode::Data,
+                    format!("{shown} is a precompiled core module, not a component"),
+                )
+                .into()),
+                None if bytes.starts_with(b"\0asm") => compile(engine, &bytes, path),
+                None => Err(Failure::new(
+                    ExitCode::Data,
+                    format!("{shown} is neither a WebAssembly component nor a precompiled .cwasm"),
+                )
+                .into()),
+            }
+        }
+    }
+}
+
+#[cfg(feature = "jit")]
+fn compile(engine: &Engine, bytes: &[u8], path: &std::path::Path) -> anyhow::Result<Component> {
+    Component::new(engine, bytes).map_err(|e| {
+        Failure::new(
+            ExitCode::Data,
+            format!(
+                "{} is not a component this engine accepts: {}",
+                path.display(),
+                djinit_cli::one_line(&format!("{e:#}"))
+            ),
+        )
+        .into()
+    })
+}
+
+#[cfg(not(feature = "jit"))]
+fn compile(_engine: &Engine, _bytes: &[u8], path: &std::path::Path) -> anyhow::Result<Component> {
+    let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("NAME");
+    Err(UsageError(format!(
+        "{} is not precompiled and this djinit runs precompiled components only: run `djinit-compile --out-dir DIR {}`, then `djinit run DIR/{stem}.cwasm` (or build djinit with `--features jit`)",
+        path.display(),
+        path.display()
+    ))
+    .into())
+}

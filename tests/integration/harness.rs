@@ -1,0 +1,2 @@
+//! The shared harness (see `tests/src`): `use crate::harness::{Cluster, Auth, djinit, run, ...}`.
+pub use djinit_tests::harness::*;

@@ -1,0 +1,612 @@
+//! `djinit lockedmigrate` against real clusters, with real Django 5.2 as the oracle.
+//!
+//! The bundle is exported from the fixture project (`tests/fixtures/django_project`: contrib
+//! admin/auth/contenttypes/sessions, `library` with a FK, indexes, a non-atomic
+//! `AddIndexConcurrently` migration and a reversible one, `shop` with an irreversible one) with
+//! no database in the environment at all. Django's `manage.py migrate` on a second database of
+//! the same cluster is the reference.
+//!
+//! Exit codes (djinit-cli's table): 0 applied, 1 pending (--check), 65 refused (needs Python,
+//! irreversible, SQL error), 75 lock not acquired within --lock-timeout.
+
+use crate::harness::{djinit, python, run, workspace_root, Auth, Cluster, Output, PASSWORD};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub(crate) const RUN_LIMIT: Duration = Duration::from_secs(120);
+
+pub(crate) fn fixture(name: &str) -> PathBuf {
+    workspace_root().join("tests/fixtures").join(name)
+}
+
+/// `python manage.py <args>` in fixture `project`, against database `db` of `pg`
+/// (`pg == None`: no database settings at all in the environment).
+pub(crate) fn manage(project: &str, pg: Option<(&Cluster, &str)>, args: &[&str]) -> Command {
+    let mut cmd = Command::new(python());
+    cmd.current_dir(fixture(project))
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .arg("manage.py")
+        .args(args);
+    match pg {
+        Some((pg, db)) => {
+            cmd.env("PGHOST", "127.0.0.1")
+                .env("PGPORT", pg.port().to_string())
+                .env("PGUSER", "postgres")
+                .env("PGPASSWORD", PASSWORD)
+                .env("PGDATABASE", db);
+        }
+        // Nothing listens here: an exporter that tried to connect would fail.
+        None => {
+            cmd.env("PGHOST", "127.0.0.1").env("PGPORT", "1");
+        }
+    }
+    cmd
+}
+
+/// Export the fixture's bundle into a fresh temp dir (no database reachable while exporting).
+pub(crate) fn export(project: &str) -> tempfile::TempDir {
+    let dir = tempfile::Builder::new()
+        .prefix("djinit-bundle-")
+        .tempdir()
+        .unwrap();
+    let out = run(
+        manage(
+            project,
+            None,
+            &["djinit_export", dir.path().to_str().unwrap()],
+        ),
+        RUN_LIMIT,
+    );
+    out.assert_success();
+    assert!(dir.path().join("manifest.json").is_file());
+    dir
+}
+
+/// `djinit <command> --bundle DIR <args>` against database `db`.
+pub(crate) fn djinit_cmd(
+    command: &str,
+    pg: &Cluster,
+    db: &str,
+    bundle: &Path,
+    args: &[&str],
+) -> Command {
+    let mut cmd = djinit();
+    cmd.arg(command)
+        .arg("--bundle")
+        .arg(bundle)
+        .args(args)
+        .env("DATABASE_URL", pg.url_for("postgres", PASSWORD, db));
+    cmd
+}
+
+pub(crate) fn lockedmigrate(pg: &Cluster, db: &str, bundle: &Path, args: &[&str]) -> Output {
+    let out = run(djinit_cmd("lockedmigrate", pg, db, bundle, args), RUN_LIMIT);
+    out.assert_no_secret(PASSWORD);
+    out
+}
+
+/// A database migrated by Django itself.
+pub(crate) fn reference(pg: &Cluster, project: &str, db: &str) {
+    pg.create_database(db);
+    run(
+        manage(project, Some((pg, db)), &["migrate", "-v", "0"]),
+        RUN_LIMIT,
+    )
+    .assert_success();
+}
+
+/// `pg_dump --schema-only`, without comments and the per-dump `\restrict` key.
+pub(crate) fn schema(pg: &Cluster, db: &str) -> String {
+    let dump = djinit_tests::paths::pg_bindir().join("pg_dump");
+    let dump = if dump.is_file() {
+        dump
+    } else {
+        "pg_dump".into()
+    };
+    let mut cmd = Command::new(dump);
+    cmd.env_clear().env("PGPASSWORD", PASSWORD).args([
+        "--schema-only",
+        "-h",
+        "127.0.0.1",
+        "-U",
+        "postgres",
+        "-p",
+        &pg.port().to_string(),
+        db,
+    ]);
+    let out = run(cmd, RUN_LIMIT);
+    out.assert_success();
+    out.stdout
+        .lines()
+        .filter(|l| {
+            !l.starts_with("--") && !l.starts_with("\\restrict") && !l.starts_with("\\unrestrict")
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Content types, permissions (with ids) and the recorded migrations in id order.
+pub(crate) fn rows(pg: &Cluster, db: &str) -> String {
+    pg.psql_in(
+        db,
+        "SELECT 'ct', id, app_label, model FROM django_content_type ORDER BY id; \
+         SELECT 'perm', id, name, content_type_id, codename FROM auth_permission ORDER BY id; \
+         SELECT 'mig', app, name FROM django_migrations ORDER BY id",
+    )
+}
+
+/// Django's `migrate --check`: 0 when nothing is pending.
+pub(crate) fn django_check(pg: &Cluster, project: &str, db: &str) -> Option<i32> {
+    run(
+        manage(project, Some((pg, db)), &["migrate", "--check"]),
+        RUN_LIMIT,
+    )
+    .code
+}
+
+/// Django's `showmigrations` (the `[X]`/`[ ]` list) for `app`.
+fn showmigrations(pg: &Cluster, db: &str, app: &str) -> String {
+    let out = run(
+        manage("django_project", Some((pg, db)), &["showmigrations", app]),
+        RUN_LIMIT,
+    );
+    out.assert_success();
+    out.stdout
+}
+
+#[test]
+fn fresh_database_equals_manage_py_migrate() {
+    let pg = Cluster::start(Auth::Scram);
+    let bundle = export("django_project");
+    reference(&pg, "django_project", "reference");
+    pg.create_database("app");
+    lockedmigrate(&pg, "app", bundle.path(), &[]).assert_success();
+    assert_eq!(
+        django_check(&pg, "django_project", "app"),
+        Some(0),
+        "Django sees pending migrations"
+    );
+    assert_eq!(schema(&pg, "app"), schema(&pg, "reference"));
+    let reference_rows = rows(&pg, "reference");
+    assert_eq!(rows(&pg, "app"), reference_rows);
+    assert!(reference_rows.contains("perm|") && reference_rows.contains("ct|"));
+    // A second run is a no-op: nothing applied, no row added.
+    let out = lockedmigrate(&pg, "app", bundle.path(), &[]);
+    out.assert_success();
+    assert!(
+        out.stdout.contains("No migrations to apply."),
+        "{}",
+        out.report()
+    );
+    assert_eq!(rows(&pg, "app"), reference_rows);
+}
+
+#[test]
+fn sixteen_simultaneous_runs_apply_each_migration_once() {
+    let pg = Cluster::builder().conf("max_connections = 100").start();
+    let bundle = export("django_project");
+    reference(&pg, "django_project", "reference");
+    pg.create_database("app");
+    let outs: Vec<Output> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..16)
+            .map(|_| s.spawn(|| lockedmigrate(&pg, "app", bundle.path(), &["-v", "0"])))
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    for out in &outs {
+        out.assert_success();
+    }
+    let counts = pg.psql_in(
+        "app",
+        "SELECT count(*), count(DISTINCT (app, name)) FROM django_migrations",
+    );
+    let (all, distinct) = counts.split_once('|').unwrap();
+    assert_eq!(all, distinct, "duplicate django_migrations rows");
+    let expected = pg.psql_in("reference", "SELECT count(*) FROM django_migrations");
+    assert_eq!(all, expected);
+    assert_eq!(schema(&pg, "app"), schema(&pg, "reference"));
+    assert_eq!(rows(&pg, "app"), rows(&pg, "reference"));
+}
+
+/// A session holding `pg_advisory_lock(1000)` until killed, with a recognizable application_name.
+struct Holder(std::process::Child);
+
+impl Holder {
+    fn start(pg: &Cluster, db: &str) -> Holder {
+        let psql = djinit_tests::paths::pg_bindir().join("psql");
+        let psql = if psql.is_file() { psql } else { "psql".into() };
+        let child = Command::new(psql)
+            .env_clear()
+            .env("PGPASSWORD", PASSWORD)
+            .env("PGAPPNAME", "lock-holder-test")
+            .args([
+                "-X",
+                "-q",
+                "-h",
+                "127.0.0.1",
+                "-U",
+                "postgres",
+                "-p",
+                &pg.port().to_string(),
+                "-d",
+                db,
+            ])
+            .args([
+                "-c",
+                "SELECT pg_advisory_lock(1000)",
+                "-c",
+                "SELECT pg_sleep(600)",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let start = Instant::now();
+        while pg.psql_in(db, "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = 1000 AND granted") != "1" {
+            assert!(start.elapsed() < Duration::from_secs(30), "the holder never got the lock");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Holder(child)
+    }
+}
+
+impl Holder {
+    /// End the holding session (killing psql alone would leave the server in pg_sleep).
+    fn release(mut self, pg: &Cluster, db: &str) {
+        pg.psql_in(
+            db,
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = 'lock-holder-test'",
+        );
+        let _ = self.0.wait();
+    }
+}
+
+impl Drop for Holder {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn lock_held_elsewhere_times_out_naming_the_holder() {
+    let pg = Cluster::start(Auth::Scram);
+    let bundle = export("django_project");
+    pg.create_database("app");
+    let holder = Holder::start(&pg, "app");
+    let out = lockedmigrate(&pg, "app", bundle.path(), &["--lock-timeout", "2"]);
+    out.assert_code(75);
+    out.assert_stderr_contains("lock-holder-test")
+        .assert_stderr_contains("held by pid");
+    assert!(
+        out.elapsed < Duration::from_secs(3 + 10),
+        "{}",
+        out.report()
+    );
+    // Nothing was applied meanwhile.
+    assert_eq!(
+        pg.psql_in(
+            "app",
+            "SELECT count(*) FROM pg_class WHERE relname = 'django_migrations'"
+        ),
+        "0"
+    );
+    holder.release(&pg, "app");
+    lockedmigrate(&pg, "app", bundle.path(), &[]).assert_success();
+}
+
+#[test]
+fn killed_mid_migration_leaves_nothing_partial() {
+    let pg = Cluster::start(Auth::Scram);
+    let bundle = export("django_project");
+    reference(&pg, "django_project", "reference");
+    pg.create_database("app");
+    lockedmigrate(&pg, "app", bundle.path(), &["library", "0001"]).assert_success();
+    // A session locking library_author makes 0002 (ALTER TABLE library_author) block mid-migration.
+    let blocker = {
+        let psql = djinit_tests::paths::pg_bindir().join("psql");
+        Command::new(if psql.is_file() { psql } else { "psql".into() })
+            .env_clear()
+            .env("PGPASSWORD", PASSWORD)
+            .env("PGAPPNAME", "blocker")
+            .args([
+                "-X",
+                "-q",
+                "-h",
+                "127.0.0.1",
+                "-U",
+                "postgres",
+                "-p",
+                &pg.port().to_string(),
+                "-d",
+                "app",
+            ])
+            .args([
+                "-c",
+                "BEGIN; LOCK TABLE library_author IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(600);",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let wait_for = |sql: &str, what: &str| {
+        let start = Instant::now();
+        while pg.psql_in("app", sql) != "1" {
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "{what} never happened"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    wait_for(
+        "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation WHERE c.relname = 'library_author' AND l.mode = 'AccessExclusiveLock' AND l.granted",
+        "the blocker's table lock",
+    );
+    let mut victim = djinit_cmd("lockedmigrate", &pg, "app", bundle.path(), &[])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for(
+        "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'djinit lockedmigrate' AND wait_event_type = 'Lock'",
+        "lockedmigrate blocking inside library.0002",
+    );
+    victim.kill().unwrap(); // SIGKILL
+    victim.wait().unwrap();
+    pg.psql_in("app", "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = 'blocker'");
+    let mut blocker = blocker;
+    let _ = blocker.wait();
+    // The orphaned server session ends at its next read; then its transaction is rolled back.
+    wait_for(
+        "SELECT (count(*) = 0)::int FROM pg_stat_activity WHERE application_name = 'djinit lockedmigrate'",
+        "the killed run's session ending",
+    );
+    assert_eq!(
+        pg.psql_in(
+            "app",
+            "SELECT count(*) FROM django_migrations WHERE app = 'library' AND name LIKE '0002%'"
+        ),
+        "0"
+    );
+    assert_eq!(pg.psql_in("app", "SELECT count(*) FROM information_schema.columns WHERE table_name = 'library_author' AND column_name = 'email'"), "0");
+    assert_eq!(
+        pg.psql_in(
+            "app",
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"
+        ),
+        "0"
+    );
+    lockedmigrate(&pg, "app", bundle.path(), &[]).assert_success();
+    assert_eq!(schema(&pg, "app"), schema(&pg, "reference"));
+    let counts = pg.psql_in(
+        "app",
+        "SELECT count(*) = count(DISTINCT (app, name)) FROM django_migrations",
+    );
+    assert_eq!(counts, "t");
+}
+
+#[test]
+fn flags_agree_with_django() {
+    let pg = Cluster::start(Auth::Scram);
+    let bundle = export("django_project");
+    pg.create_database("app");
+
+    // --plan: every migration, in the order of Django's `showmigrations --plan`.
+    let out = lockedmigrate(&pg, "app", bundle.path(), &["--plan"]);
+    out.assert_success();
+    let django_plan = run(
+        manage(
+            "django_project",
+            Some((&pg, "app")),
+            &["showmigrations", "--plan"],
+        ),
+        RUN_LIMIT,
+    );
+    django_plan.assert_success();
+    let expected: Vec<String> = django_plan
+        .stdout
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("[ ]").map(|s| s.trim().to_string()))
+        .collect();
+    let ours: Vec<String> = out
+        .stdout
+        .lines()
+        .filter(|l| !l.starts_with(' ') && l.contains('.'))
+        .map(str::to_string)
+        .collect();
+    assert_eq!(ours, expected);
+    assert_eq!(
+        pg.psql_in(
+            "app",
+            "SELECT count(*) FROM pg_class WHERE relname = 'django_migrations'"
+        ),
+        "0"
+    );
+
+    // --check: 1 while pending, like `migrate --check`.
+    lockedmigrate(&pg, "app", bundle.path(), &["--check"]).assert_code(1);
+
+    // A target migration, then zero (backwards SQL), each as Django's showmigrations sees it.
+    lockedmigrate(&pg, "app", bundle.path(), &["library", "0002"]).assert_success();
+    let shown = showmigrations(&pg, "app", "library");
+    assert!(
+        shown.contains("[X] 0001_initial") && shown.contains("[X] 0002_author_email_published_idx"),
+        "{shown}"
+    );
+    assert!(shown.contains("[ ] 0003_book_isbn_concurrent"), "{shown}");
+    lockedmigrate(&pg, "app", bundle.path(), &["library", "0001"]).assert_success();
+    assert!(showmigrations(&pg, "app", "library").contains("[ ] 0002_author_email_published_idx"));
+    assert_eq!(pg.psql_in("app", "SELECT count(*) FROM information_schema.columns WHERE table_name = 'library_author' AND column_name = 'email'"), "0");
+    lockedmigrate(&pg, "app", bundle.path(), &["library", "zero"]).assert_success();
+    assert!(!showmigrations(&pg, "app", "library").contains("[X]"));
+    assert_eq!(
+        pg.psql_in(
+            "app",
+            "SELECT count(*) FROM pg_class WHERE relname = 'library_book'"
+        ),
+        "0"
+    );
+
+    // --fake: recorded, nothing created.
+    lockedmigrate(&pg, "app", bundle.path(), &["--fake", "sessions"]).assert_success();
+    assert!(showmigrations(&pg, "app", "sessions").contains("[X] 0001_initial"));
+    assert_eq!(
+        pg.psql_in(
+            "app",
+            "SELECT count(*) FROM pg_class WHERE relname = 'django_session'"
+        ),
+        "0"
+    );
+
+    // --fake-initial: an initial migration whose tables exist is recorded, not run.
+    lockedmigrate(&pg, "app", bundle.path(), &["library", "0001"]).assert_success();
+    pg.psql_in("app", "DELETE FROM django_migrations WHERE app = 'library'");
+    let out = lockedmigrate(
+        &pg,
+        "app",
+        bundle.path(),
+        &["--fake-initial", "library", "0001"],
+    );
+    out.assert_success();
+    assert!(
+        out.stdout.contains("library.0001_initial... FAKED"),
+        "{}",
+        out.report()
+    );
+    assert!(showmigrations(&pg, "app", "library").contains("[X] 0001_initial"));
+
+    // --prune: rows of migrations that no longer exist go.
+    pg.psql_in(
+        "app",
+        "INSERT INTO django_migrations (app, name, applied) VALUES ('library', '0099_gone', now())",
+    );
+    lockedmigrate(&pg, "app", bundle.path(), &["--prune", "library"]).assert_success();
+    assert_eq!(
+        pg.psql_in(
+            "app",
+            "SELECT count(*) FROM django_migrations WHERE name = '0099_gone'"
+        ),
+        "0"
+    );
+
+    // Complete it (sessions stays faked, as with Django), then irreversible shop.0002 refuses.
+    lockedmigrate(&pg, "app", bundle.path(), &[]).assert_success();
+    lockedmigrate(&pg, "app", bundle.path(), &["--check"]).assert_success();
+    let out = lockedmigrate(&pg, "app", bundle.path(), &["shop", "0001"]);
+    out.assert_code(65).assert_stderr_contains("not reversible");
+    assert!(showmigrations(&pg, "app", "shop").contains("[X] 0002_order_note_irreversible"));
+
+    // Usage errors.
+    lockedmigrate(&pg, "app", bundle.path(), &["nosuchapp"]).assert_code(64);
+    lockedmigrate(&pg, "app", bundle.path(), &["--prune"]).assert_code(64);
+}
+
+#[test]
+fn bad_bundles_are_refused() {
+    let pg = Cluster::start(Auth::Scram);
+    let bundle = export("django_project");
+    let missing = bundle.path().join("nope");
+    lockedmigrate(&pg, "postgres", &missing, &[]).assert_code(66);
+    let manifest = bundle.path().join("manifest.json");
+    let text = std::fs::read_to_string(&manifest).unwrap();
+    std::fs::write(&manifest, text.replacen("CREATE TABLE", "CREATE  TABLE", 1)).unwrap();
+    lockedmigrate(&pg, "postgres", bundle.path(), &[])
+        .assert_code(65)
+        .assert_stderr_contains("checksum");
+}
+
+#[test]
+fn runpython_migration_is_refused_without_exec() {
+    let pg = Cluster::start(Auth::Scram);
+    let bundle = export("django_project_runpython");
+    pg.create_database("app");
+    let out = lockedmigrate(&pg, "app", bundle.path(), &[]);
+    out.assert_code(65);
+    out.assert_stderr_contains("notes.0002_welcome_note")
+        .assert_stderr_contains("--exec");
+    // Refused before anything was applied.
+    assert_eq!(
+        pg.psql_in(
+            "app",
+            "SELECT count(*) FROM pg_class WHERE relname = 'django_migrations'"
+        ),
+        "0"
+    );
+}
+
+#[test]
+fn exec_runs_django_under_the_lock_while_another_run_waits() {
+    let pg = Cluster::start(Auth::Scram);
+    let bundle = export("django_project_runpython");
+    pg.create_database("app");
+    // CMD runs natively with the runner's environment: Django reads PG*, the component DATABASE_URL.
+    let django = manage("django_project_runpython", Some((&pg, "app")), &[]);
+    let mut exec = djinit_cmd(
+        "lockedmigrate",
+        &pg,
+        "app",
+        bundle.path(),
+        &["--exec", "--"],
+    );
+    exec.arg(python())
+        .args(["manage.py", "migrate", "--noinput"])
+        .current_dir(fixture("django_project_runpython"))
+        .env("NOTES_MIGRATION_SLEEP", "3");
+    for (k, v) in django.get_envs() {
+        if let Some(v) = v {
+            exec.env(k, v);
+        }
+    }
+    let (first, second) = std::thread::scope(|s| {
+        let first = s.spawn(|| run(exec, RUN_LIMIT));
+        let start = Instant::now();
+        while pg.psql_in(
+            "app",
+            "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a USING (pid) \
+             WHERE l.locktype = 'advisory' AND l.objid = 1000 AND l.granted \
+             AND a.application_name = 'djinit lockedmigrate --exec'",
+        ) != "1"
+        {
+            assert!(
+                start.elapsed() < Duration::from_secs(60),
+                "--exec never took the lock"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let second = lockedmigrate(&pg, "app", bundle.path(), &[]);
+        (first.join().unwrap(), second)
+    });
+    first.assert_success();
+    assert!(
+        first
+            .stdout
+            .contains("Applying notes.0002_welcome_note... OK"),
+        "{}",
+        first.report()
+    );
+    second.assert_success();
+    second
+        .assert_stderr_contains("waiting for advisory lock 1000")
+        .assert_stderr_contains("djinit lockedmigrate --exec");
+    assert!(
+        second.stdout.contains("No migrations to apply."),
+        "{}",
+        second.report()
+    );
+    assert_eq!(
+        pg.psql_in(
+            "app",
+            "SELECT count(*) FROM notes_note WHERE text = 'welcome'"
+        ),
+        "1"
+    );
+    assert_eq!(
+        django_check(&pg, "django_project_runpython", "app"),
+        Some(0)
+    );
+}

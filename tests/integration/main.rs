@@ -1,0 +1,13 @@
+//! djinit integration tests: the built binaries (`just build`) against throwaway PostgreSQL
+//! clusters. One module per command; `harness` is the shared test harness.
+
+mod checkmigrations;
+mod dns_discover;
+mod ensureadmin;
+mod harness;
+mod harness_selftest;
+mod hostile;
+mod lockedmigrate;
+mod runner;
+mod tls;
+mod wait4db;

@@ -1,0 +1,107 @@
+//! A minimal Django project in a temp dir, for the Python side of tests and benchmarks (Django is
+//! the compatibility oracle; django-kubernetes / django-k8s are the reference commands).
+//!
+//! Its settings read `DATABASE_URL` for the `default` alias and `DATABASE_URL_<ALIAS>` for
+//! others (alias lower-cased), like djinit does, so the same environment drives both sides.
+
+use crate::paths::python;
+use std::path::Path;
+use std::process::Command;
+
+/// The project: `manage.py` plus package `djinit_testproj` (settings in `settings.py`).
+pub struct DjangoProject {
+    dir: tempfile::TempDir,
+}
+
+/// `djinit_testproj/settings.py` before the `INSTALLED_APPS` line.
+const SETTINGS: &str = r#"import os
+from urllib.parse import urlsplit, unquote, parse_qsl
+
+
+def _db(url):
+    u = urlsplit(url)
+    options = dict(parse_qsl(u.query))
+    return {
+        "ENGINE": "django.db.backends.postgresql",
+        "NAME": unquote(u.path.lstrip("/")) or "postgres",
+        "USER": unquote(u.username or ""),
+        "PASSWORD": unquote(u.password or ""),
+        "HOST": u.hostname or "",
+        "PORT": str(u.port or ""),
+        "OPTIONS": options,
+    }
+
+
+DATABASES = {}
+if os.environ.get("DATABASE_URL"):
+    DATABASES["default"] = _db(os.environ["DATABASE_URL"])
+for _k, _v in os.environ.items():
+    if _k.startswith("DATABASE_URL_") and _v:
+        DATABASES[_k[len("DATABASE_URL_"):].lower()] = _db(_v)
+
+SECRET_KEY = "djinit-tests-not-secret"
+DEBUG = False
+USE_TZ = True
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+ROOT_URLCONF = "djinit_testproj.urls"
+"#;
+
+const MANAGE: &str = r#"#!/usr/bin/env python
+import os
+import sys
+
+if __name__ == "__main__":
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "djinit_testproj.settings")
+    from django.core.management import execute_from_command_line
+
+    execute_from_command_line(sys.argv)
+"#;
+
+impl DjangoProject {
+    /// A project with `INSTALLED_APPS = contenttypes, auth, <apps...>` (e.g. `"djk8s"` for
+    /// django-kubernetes' commands, `"django_k8s"` for django-k8s').
+    pub fn create(apps: &[&str]) -> DjangoProject {
+        let dir = tempfile::Builder::new()
+            .prefix("djinit-django-")
+            .tempdir()
+            .expect("temp dir for a Django project");
+        let pkg = dir.path().join("djinit_testproj");
+        std::fs::create_dir(&pkg).unwrap();
+        std::fs::write(pkg.join("__init__.py"), "").unwrap();
+        std::fs::write(pkg.join("urls.py"), "urlpatterns = []\n").unwrap();
+        let mut installed = vec!["django.contrib.contenttypes", "django.contrib.auth"];
+        installed.extend_from_slice(apps);
+        let list: Vec<String> = installed.iter().map(|a| format!("    {a:?},\n")).collect();
+        let settings = format!("{SETTINGS}\nINSTALLED_APPS = [\n{}]\n", list.concat());
+        std::fs::write(pkg.join("settings.py"), settings).unwrap();
+        std::fs::write(dir.path().join("manage.py"), MANAGE).unwrap();
+        DjangoProject { dir }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Appends Python source to `settings.py` (e.g. `CACHES = {...}`).
+    pub fn add_settings(&self, python_source: &str) {
+        use std::io::Write;
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(self.dir.path().join("djinit_testproj/settings.py"))
+            .unwrap();
+        writeln!(f, "\n{python_source}").unwrap();
+    }
+
+    /// `python manage.py <args>` in the project dir, environment empty except `PATH`
+    /// (add `DATABASE_URL` yourself). Run it with [`crate::run`].
+    pub fn manage(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(python());
+        cmd.current_dir(self.dir.path())
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("PYTHONDONTWRITEBYTECODE", "1")
+            .arg("manage.py")
+            .args(args);
+        cmd
+    }
+}

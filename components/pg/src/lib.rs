@@ -6,8 +6,9 @@
 //!   collection of query results. Unit-tested without sockets.
 //! - [`config`]: connection settings from `DATABASE_URL` / `DATABASE_URL_<ALIAS>` and the libpq `PG*`
 //!   variables.
-//! - [`conn`]: the blocking [`Client`] over `std::net::TcpStream`. Every connect, read and write is
-//!   bounded by a [`Deadline`]; a server that accepts TCP and never answers cannot hang a command.
+//! - [`conn`]: the blocking [`Client`] over `std::net::TcpStream`, with TLS (rustls, ring) as libpq's
+//!   `sslmode` asks, SCRAM channel binding when possible. Every connect, read and write is bounded by
+//!   a [`Deadline`]; a server that accepts TCP and never answers cannot hang a command.
 //! - [`retry`]: retrying transient failures (and only those) under a deadline.
 //!
 //! Security posture: passwords live in [`config::Secret`], whose `Debug`/`Display` print `***`; no

@@ -261,7 +261,9 @@ mod tests {
         );
         r.unwrap();
         assert_eq!(resets, 1);
-        assert!(n.get() >= 7, "window restarted: {}", n.get());
+        // success, failure (reset), success (window restarts), and at least the probe that closes
+        // the new window: however slow the machine, the window was started over.
+        assert!(n.get() >= 4, "window restarted: {}", n.get());
     }
 
     #[test]

@@ -38,8 +38,15 @@ pub fn run(b: &mut Bench) -> Result<(), String> {
             format!("target/components/{name}"),
             size(len)
         );
+        // Issue targets: < 1 MiB per component, < 1.5 MiB for those carrying TLS (every
+        // PostgreSQL command; rustls + ring add ~0.7 MiB). dns-discover has no TLS.
+        let (limit, label) = if name.starts_with("dns-discover") {
+            (1024 * 1024, "1 MiB")
+        } else {
+            (1024 * 1024 * 3 / 2, "1.5 MiB (with TLS)")
+        };
         b.report
-            .target(format!("{name} < 1 MiB"), len < 1024 * 1024, size(len));
+            .target(format!("{name} < {label}"), len < limit, size(len));
     }
     println!();
     Ok(())

@@ -8,7 +8,7 @@ mod options;
 use djinit_bundle::wait::{probe, NotMigrated};
 use djinit_bundle::Bundle;
 use djinit_cli::{ExitCode, Failure, Log};
-use djinit_pg::retry::{retry, Event};
+use djinit_pg::retry::retry;
 use djinit_pg::{Client, Config, Deadline};
 use options::Options;
 
@@ -38,19 +38,7 @@ fn run() -> anyhow::Result<()> {
         let r = retry(
             deadline,
             opts.interval,
-            |e| {
-                if let Event::Failed {
-                    attempt,
-                    elapsed,
-                    error,
-                } = e
-                {
-                    log.debug(format!(
-                        "attempt {attempt} at {:.1}s: {error}",
-                        elapsed.as_secs_f64()
-                    ));
-                }
-            },
+            |e| log.retry_event(3, &e),
             |d| {
                 let r = check(&cfg, &bundle, d);
                 last_pending = match &r {

@@ -43,11 +43,7 @@ pub fn run(
         }
         Ok(eps)
     };
-    let on_event = |e: Event<'_, DiscoverError>| {
-        if let Event::Failed { attempt, error, .. } = e {
-            log.info(format!("attempt {attempt}: {error}; retrying"));
-        }
-    };
+    let on_event = |e: Event<'_, DiscoverError>| log.retry_event(1, &e);
 
     // The first list: one attempt, or retried until --timeout (with --watch and no --timeout:
     // retried without limit).

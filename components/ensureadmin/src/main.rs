@@ -9,7 +9,7 @@
 
 use djinit_cli::{ExitCode, Failure, Log};
 use djinit_pg::config::Secret;
-use djinit_pg::retry::{retry, Event};
+use djinit_pg::retry::retry;
 use djinit_pg::{Client, Config, Deadline};
 use ensureadmin::ensure::{self, Outcome, Password, Request};
 use ensureadmin::options::{Options, PasswordSource};
@@ -133,19 +133,7 @@ fn run() -> anyhow::Result<()> {
     let mut client = retry(
         deadline,
         Duration::from_secs(1),
-        |e| {
-            if let Event::Failed {
-                attempt,
-                elapsed,
-                error,
-            } = e
-            {
-                log.info(format!(
-                    "attempt {attempt} at {:.1}s: {error}",
-                    elapsed.as_secs_f64()
-                ));
-            }
-        },
+        |e| log.retry_event(1, &e),
         |d| Client::connect(&cfg, d),
     )
     .map_err(|e| anyhow::Error::new(e).context(format!("connecting to {}", cfg.describe())))?;

@@ -11,7 +11,7 @@ mod options;
 use anyhow::Context;
 use djinit_bundle::wait::NotMigrated;
 use djinit_cli::Log;
-use djinit_pg::retry::{wait_stable, Event};
+use djinit_pg::retry::wait_stable;
 use djinit_pg::{Client, Config, Deadline};
 use options::Options;
 use std::time::Duration;
@@ -56,7 +56,7 @@ fn run() -> anyhow::Result<()> {
         deadline,
         opts.interval,
         opts.stable,
-        |event| report(&log, event),
+        |event| log.retry_event(1, &event),
         |d| {
             probes += 1;
             probe(&cfg, d, &log, bundle.as_ref())
@@ -107,26 +107,4 @@ fn probe(
     ));
     client.close();
     Ok(())
-}
-
-fn report(log: &Log, event: Event<'_, NotMigrated>) {
-    match event {
-        Event::Failed {
-            attempt,
-            elapsed,
-            error,
-        } => log.info(format!(
-            "attempt {attempt} at {:.1}s: {error}",
-            elapsed.as_secs_f64()
-        )),
-        Event::WindowStarted { elapsed, window } => log.info(format!(
-            "ready at {:.1}s; checking it stays ready for {}s",
-            elapsed.as_secs_f64(),
-            window.as_secs_f64()
-        )),
-        Event::WindowReset { elapsed, error } => log.info(format!(
-            "failure at {:.1}s inside the stability window, starting over: {error}",
-            elapsed.as_secs_f64()
-        )),
-    }
 }

@@ -192,7 +192,7 @@ impl DnsClient {
         for ((id, t, q), reply) in queries.iter().zip(replies) {
             let mut msg = reply.expect("loop ends when all replies are in");
             if msg.header.truncated {
-                msg = tcp_exchange(server, q, *id, deadline)?;
+                msg = tcp_exchange(server, name, q, *id, deadline)?;
             }
             out.push(match Answer::from_reply(&msg, *id, name, *t) {
                 Ok(a) => Outcome::Answer(a),
@@ -211,39 +211,61 @@ impl DnsClient {
     }
 }
 
-/// One query over TCP (after a truncated UDP reply).
+/// One query over TCP (after a truncated UDP reply), every read and write bounded by `deadline`
+/// (a timeout is [`DiscoverError::Timeout`], exit 75).
 fn tcp_exchange(
     server: SocketAddr,
+    name: &str,
     query: &[u8],
     id: u16,
     deadline: Deadline,
 ) -> Result<Message, DiscoverError> {
+    let started = Instant::now();
     let what = |op: &str| format!("{op} nameserver {server} (TCP)");
+    let failed = |op: &str, e: std::io::Error| {
+        if matches!(e.kind(), ErrorKind::TimedOut | ErrorKind::WouldBlock) {
+            DiscoverError::Timeout {
+                name: name.into(),
+                servers: format!("{server} (TCP)"),
+                secs: started.elapsed().as_secs_f64(),
+            }
+        } else {
+            DiscoverError::io(what(op), e)
+        }
+    };
     let left = || match deadline.remaining() {
-        Some(d) if d.is_zero() => Err(DiscoverError::io(
-            what("waiting for"),
-            ErrorKind::TimedOut.into(),
-        )),
+        Some(d) if d.is_zero() => Err(failed("waiting for", ErrorKind::TimedOut.into())),
         Some(d) => Ok(d),
         None => Ok(Duration::from_secs(30)),
     };
-    let mut s = TcpStream::connect_timeout(&server, left()?)
-        .map_err(|e| DiscoverError::io(what("connecting to"), e))?;
+    let mut s =
+        TcpStream::connect_timeout(&server, left()?).map_err(|e| failed("connecting to", e))?;
     s.set_nodelay(true).ok();
     s.set_write_timeout(Some(left()?)).ok();
     let mut framed = Vec::with_capacity(query.len() + 2);
     framed.extend_from_slice(&(query.len() as u16).to_be_bytes());
     framed.extend_from_slice(query);
-    s.write_all(&framed)
-        .map_err(|e| DiscoverError::io(what("sending to"), e))?;
+    s.write_all(&framed).map_err(|e| failed("sending to", e))?;
+    // Each read gets only the time left: a read timeout applies per read call, so
+    // `read_exact` under one timeout lets a server trickling a byte at a time run for hours.
+    let mut read_full = |buf: &mut [u8]| -> Result<(), DiscoverError> {
+        let mut got = 0;
+        while got < buf.len() {
+            s.set_read_timeout(Some(left()?)).ok();
+            match s.read(&mut buf[got..]) {
+                Ok(0) => return Err(failed("reading from", ErrorKind::UnexpectedEof.into())),
+                Ok(n) => got += n,
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) => return Err(failed("reading from", e)),
+            }
+        }
+        Ok(())
+    };
     loop {
-        s.set_read_timeout(Some(left()?)).ok();
         let mut len = [0u8; 2];
-        s.read_exact(&mut len)
-            .map_err(|e| DiscoverError::io(what("reading from"), e))?;
+        read_full(&mut len)?;
         let mut body = vec![0u8; u16::from_be_bytes(len) as usize];
-        s.read_exact(&mut body)
-            .map_err(|e| DiscoverError::io(what("reading from"), e))?;
+        read_full(&mut body)?;
         let msg = Message::parse(&body).map_err(|e| DiscoverError::Malformed {
             server,
             name: String::new(),

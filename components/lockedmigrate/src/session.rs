@@ -2,12 +2,11 @@
 //! lock through this component, runs something natively, and releases it
 //! (`djinit lockedmigrate --exec -- CMD`). The session lives in this instance between the calls.
 
-use crate::lock;
 use crate::options::Options;
+use crate::{connection, lock};
 use djinit_cli::Log;
-use djinit_pg::{Client, Config, Deadline};
+use djinit_pg::{Client, Config};
 use std::cell::RefCell;
-use std::time::Duration;
 
 wit_bindgen::generate!({
     path: "../../wit",
@@ -47,9 +46,8 @@ fn acquire(args: Vec<String>) -> anyhow::Result<String> {
     let mut cfg = Config::from_env(&opts.common.database, &|k| std::env::var(k).ok())?;
     cfg.application_name
         .get_or_insert_with(|| "djinit lockedmigrate --exec".into());
-    let limit = cfg.connect_timeout.unwrap_or(Duration::from_secs(30));
-    let mut client = Client::connect(&cfg, Deadline::after(limit))?;
-    client.set_deadline(Deadline::never());
+    // Every exchange bounded by -t (the lock wait polls); idle while CMD runs.
+    let mut client = connection::open(&cfg, &opts, &log)?;
     lock::acquire(&mut client, opts.lock_id, opts.lock_timeout, &log)?;
     let pid = client
         .query("SELECT pg_backend_pid()::text", &[])?

@@ -36,8 +36,9 @@ pub const CONNECT_LIMIT: Duration = Duration::from_secs(30);
 /// The longest one check of the watch may take (connecting and querying), `-t` if shorter.
 const CHECK_LIMIT: Duration = Duration::from_secs(10);
 
-/// Connect with lockedmigrate's bounds, notices logged at `-v 2`, long waits watched.
-pub fn open(cfg: &Config, opts: &Options, log: &Log) -> anyhow::Result<Client> {
+/// Connect with lockedmigrate's bounds, notices logged at `-v 2`, long waits watched. Also
+/// returns the session's backend pid.
+pub fn open(cfg: &Config, opts: &Options, log: &Log) -> anyhow::Result<(Client, String)> {
     let limit = cfg
         .connect_timeout
         .unwrap_or(CONNECT_LIMIT)
@@ -55,10 +56,10 @@ pub fn open(cfg: &Config, opts: &Options, log: &Log) -> anyhow::Result<Client> {
     client.set_watch(Some(Box::new(Watcher::new(
         cfg,
         log.clone(),
-        pid,
+        pid.clone(),
         opts.timeout,
     ))));
-    Ok(client)
+    Ok((client, pid))
 }
 
 /// Watches a long wait on the main session from a second connection (see the module comment).

@@ -54,7 +54,7 @@ fn run() -> anyhow::Result<()> {
         bundle.django,
         cfg.describe()
     ));
-    let mut client = connection::open(&cfg, &opts, &log)?;
+    let (mut client, _) = connection::open(&cfg, &opts, &log)?;
     check_server_version(&mut client, &bundle)?;
 
     let read_only = opts.plan || opts.check;

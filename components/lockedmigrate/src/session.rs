@@ -47,13 +47,8 @@ fn acquire(args: Vec<String>) -> anyhow::Result<String> {
     cfg.application_name
         .get_or_insert_with(|| "djinit lockedmigrate --exec".into());
     // Every exchange bounded by -t (the lock wait polls); idle while CMD runs.
-    let mut client = connection::open(&cfg, &opts, &log)?;
+    let (mut client, pid) = connection::open(&cfg, &opts, &log)?;
     lock::acquire(&mut client, opts.lock_id, opts.lock_timeout, &log)?;
-    let pid = client
-        .query("SELECT pg_backend_pid()::text", &[])?
-        .first()
-        .and_then(|r| r.get(0).map(str::to_string))
-        .unwrap_or_default();
     let what = format!(
         "advisory lock {} held by session pid {pid} on {}",
         opts.lock_id,

@@ -31,6 +31,18 @@ struct Zone {
     silent: HashSet<String>,
 }
 
+/// A UDP socket and a TCP listener on the same random port of 127.0.0.1 (a nameserver's
+/// pair): pick the UDP port, then try TCP on it.
+pub fn udp_and_tcp() -> (UdpSocket, TcpListener) {
+    (0..50)
+        .find_map(|_| {
+            let udp = UdpSocket::bind("127.0.0.1:0").ok()?;
+            let tcp = TcpListener::bind(udp.local_addr().ok()?).ok()?;
+            Some((udp, tcp))
+        })
+        .expect("a port free for UDP and TCP on 127.0.0.1")
+}
+
 /// The server; stops on drop.
 pub struct DnsServer {
     addr: SocketAddr,
@@ -47,14 +59,7 @@ fn key(name: &str) -> String {
 
 impl DnsServer {
     pub fn start() -> DnsServer {
-        // UDP and TCP on one port: pick the UDP port, then try TCP on it.
-        let (udp, tcp) = (0..50)
-            .find_map(|_| {
-                let udp = UdpSocket::bind("127.0.0.1:0").ok()?;
-                let tcp = TcpListener::bind(udp.local_addr().ok()?).ok()?;
-                Some((udp, tcp))
-            })
-            .expect("a port free for UDP and TCP on 127.0.0.1");
+        let (udp, tcp) = udp_and_tcp();
         let addr = udp.local_addr().unwrap();
         udp.set_read_timeout(Some(Duration::from_millis(50)))
             .unwrap();

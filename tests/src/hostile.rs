@@ -10,7 +10,7 @@
 //! ```
 
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream, UdpSocket};
+use std::net::{TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
@@ -80,23 +80,7 @@ impl Conn {
     /// Keep the connection open without answering, reading and dropping what the client sends,
     /// until it closes or [`HOLD`] passes.
     pub fn hold(&mut self) {
-        let start = Instant::now();
-        let mut buf = [0u8; 4096];
-        let _ = self
-            .stream
-            .set_read_timeout(Some(Duration::from_millis(200)));
-        while start.elapsed() < HOLD {
-            match self.stream.read(&mut buf) {
-                Ok(0) => return,
-                Ok(_) => {}
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                    ) => {}
-                Err(_) => return,
-            }
-        }
+        stall(&mut self.stream);
     }
 
     /// Send `bytes` again and again until the client goes away or [`HOLD`] passes.
@@ -201,13 +185,7 @@ impl Drop for HostileDns {
 
 /// See [`HostileDns`]. `tcp` gets the stream after the client's query was read.
 pub fn truncating_dns(tcp: impl Fn(&mut TcpStream) + Send + Sync + 'static) -> HostileDns {
-    let (udp, listener) = (0..50)
-        .find_map(|_| {
-            let udp = UdpSocket::bind("127.0.0.1:0").ok()?;
-            let tcp = TcpListener::bind(udp.local_addr().ok()?).ok()?;
-            Some((udp, tcp))
-        })
-        .expect("a port free for UDP and TCP on 127.0.0.1");
+    let (udp, listener) = crate::dns_server::udp_and_tcp();
     let addr = udp.local_addr().unwrap();
     let stop = Arc::new(AtomicBool::new(false));
     udp.set_read_timeout(Some(Duration::from_millis(50)))

@@ -355,6 +355,12 @@ fn a_migration_raising_300000_notices_applies_within_the_default_memory_limit() 
         .args(["-v", "2"])
         .env("DATABASE_URL", pg.url());
     let out = run(cmd, RUN_LIMIT);
+    // The figure for the report: the runner's whole process, wasmtime included.
+    eprintln!(
+        "300,000 notices: peak RSS {} KiB, {:.1}s",
+        out.max_rss_kib,
+        out.elapsed.as_secs_f64()
+    );
     out.assert_code(0)
         .assert_stderr_contains("NOTICE 00000: tick 1")
         .assert_stderr_contains("more server notices not shown");
@@ -505,8 +511,9 @@ fn messages_over_the_cap_are_refused_and_under_it_fit_the_default_memory() {
             c.hold();
         }
     });
-    wait4db(&fake.url(), "10")
-        .assert_code(76)
+    let out = wait4db(&fake.url(), "10");
+    eprintln!("an 8 MiB row: peak RSS {} KiB", out.max_rss_kib);
+    out.assert_code(76)
         .assert_stderr_contains("unexpected answer");
 
     // At the cap, an error: read whole, its text cut to a line (65, not 71).
@@ -520,6 +527,7 @@ fn messages_over_the_cap_are_refused_and_under_it_fit_the_default_memory() {
         }
     });
     let out = wait4db(&fake.url(), "10");
+    eprintln!("an 8 MiB error: peak RSS {} KiB", out.max_rss_kib);
     out.assert_code(65).assert_stderr_contains("more bytes)");
     assert!(
         out.stderr.len() < 64 << 10,
@@ -592,4 +600,36 @@ fn a_half_open_connection_during_a_migration_is_detected() {
             || pg.psql("SELECT count(*) FROM django_migrations") == "0",
         "the migration was recorded"
     );
+}
+
+#[test]
+fn a_migration_whose_backend_is_gone_is_detected_on_a_silent_connection() {
+    let pg = Cluster::start(Auth::Scram);
+    // The proxy keeps our side of the connection open and silent after the statement went out,
+    // so the backend's end (terminated below) never reaches the client as a close.
+    let proxy = hostile::swallowing_proxy(pg.port(), b"pg_sleep");
+    let bundle = hostile::bundle(&[("0001_sleep", "SELECT pg_sleep(60)")]);
+    let url = pg
+        .url()
+        .replace(&format!(":{}/", pg.port()), &format!(":{}/", proxy.port()));
+    let mut cmd = djinit();
+    cmd.args(["lockedmigrate", "--bundle"])
+        .arg(bundle.path())
+        .env("DATABASE_URL", &url);
+    let running = crate::harness::spawn(cmd);
+    let running_sleep =
+        "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep(60)%'";
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while pg.psql(running_sleep) != "1" {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the migration never started"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    pg.psql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep(60)%'");
+    let out = running.wait(BOUNDED);
+    out.assert_code(69)
+        .assert_stderr_contains("the server has no session with our backend pid")
+        .assert_stderr_contains("applying hostile.0001_sleep failed");
 }

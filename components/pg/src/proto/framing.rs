@@ -73,7 +73,7 @@ impl Framer {
         let msg = Message::parse(&mut self.buf).map_err(|e| {
             ProtoError::Protocol(format!("malformed '{}' message: {e}", tag as char))
         })?;
-        if self.buf.capacity() > KEEP_CAPACITY {
+        if msg.is_some() && self.buf.capacity() > KEEP_CAPACITY {
             let rest = BytesMut::from(&self.buf[..]);
             self.buf = BytesMut::with_capacity(8192.max(rest.len()));
             self.buf.extend_from_slice(&rest);
@@ -142,6 +142,23 @@ mod tests {
         let mut f = Framer::new();
         f.feed(&[b'Z', 0, 0, 0, 2]);
         assert!(f.next_message().is_err());
+    }
+
+    #[test]
+    fn a_large_message_is_buffered_once_and_not_kept() {
+        let body = vec![b'x'; 1 << 20];
+        let mut f = Framer::new();
+        let bytes = msg(b'd', &body);
+        for chunk in bytes.chunks(8192) {
+            f.feed(chunk);
+            if f.pending() < bytes.len() {
+                assert!(f.next_message().unwrap().is_none());
+                // Room for the whole message, reserved once, kept while it arrives.
+                assert!(f.buf.capacity() >= bytes.len() - f.pending());
+            }
+        }
+        assert!(f.next_message().unwrap().is_some());
+        assert!(f.buf.capacity() <= KEEP_CAPACITY, "{}", f.buf.capacity());
     }
 
     #[test]

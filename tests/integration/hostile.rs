@@ -561,6 +561,7 @@ fn a_blocked_migration_statement_says_what_blocks_it() {
             .env("DATABASE_URL", pg.url());
         let out = run(cmd, RUN_LIMIT);
         holder.join().unwrap();
+        eprintln!("{}", out.stderr);
         out.assert_code(0)
             .assert_stderr_contains(
                 "applying hostile.0001_alter: waiting 5s for the server: backend pid",

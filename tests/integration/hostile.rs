@@ -576,12 +576,19 @@ fn a_blocked_migration_statement_says_what_blocks_it() {
     });
 }
 
-#[test]
-fn a_half_open_connection_during_a_migration_is_detected() {
+/// A cluster, and `lockedmigrate` applying one migration running `sql` through a proxy that
+/// goes half-open once the client sent `pg_sleep` (see `hostile::swallowing_proxy`).
+struct BehindProxy {
+    pg: Cluster,
+    _proxy: hostile::Proxy,
+    _bundle: tempfile::TempDir,
+    cmd: Command,
+}
+
+fn lockedmigrate_behind_a_swallowing_proxy(sql: &str) -> BehindProxy {
     let pg = Cluster::start(Auth::Scram);
-    // The answer to the migration's statement is lost on the way back; the server goes idle.
     let proxy = hostile::swallowing_proxy(pg.port(), b"pg_sleep");
-    let bundle = hostile::bundle(&[("0001_sleep", "SELECT pg_sleep(1)")]);
+    let bundle = hostile::bundle(&[("0001_sleep", sql)]);
     let url = pg
         .url()
         .replace(&format!(":{}/", pg.port()), &format!(":{}/", proxy.port()));
@@ -589,6 +596,23 @@ fn a_half_open_connection_during_a_migration_is_detected() {
     cmd.args(["lockedmigrate", "--bundle"])
         .arg(bundle.path())
         .env("DATABASE_URL", &url);
+    BehindProxy {
+        pg,
+        _proxy: proxy,
+        _bundle: bundle,
+        cmd,
+    }
+}
+
+#[test]
+fn a_half_open_connection_during_a_migration_is_detected() {
+    // The answer to the migration's statement is lost on the way back; the server goes idle.
+    let BehindProxy {
+        pg,
+        cmd,
+        _proxy,
+        _bundle,
+    } = lockedmigrate_behind_a_swallowing_proxy("SELECT pg_sleep(1)");
     let out = run(cmd, BOUNDED);
     out.assert_code(69)
         .assert_stderr_contains("the connection is half-open")
@@ -605,18 +629,14 @@ fn a_half_open_connection_during_a_migration_is_detected() {
 
 #[test]
 fn a_migration_whose_backend_is_gone_is_detected_on_a_silent_connection() {
-    let pg = Cluster::start(Auth::Scram);
     // The proxy keeps our side of the connection open and silent after the statement went out,
     // so the backend's end (terminated below) never reaches the client as a close.
-    let proxy = hostile::swallowing_proxy(pg.port(), b"pg_sleep");
-    let bundle = hostile::bundle(&[("0001_sleep", "SELECT pg_sleep(60)")]);
-    let url = pg
-        .url()
-        .replace(&format!(":{}/", pg.port()), &format!(":{}/", proxy.port()));
-    let mut cmd = djinit();
-    cmd.args(["lockedmigrate", "--bundle"])
-        .arg(bundle.path())
-        .env("DATABASE_URL", &url);
+    let BehindProxy {
+        pg,
+        cmd,
+        _proxy,
+        _bundle,
+    } = lockedmigrate_behind_a_swallowing_proxy("SELECT pg_sleep(60)");
     let running = crate::harness::spawn(cmd);
     let running_sleep =
         "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep(60)%'";

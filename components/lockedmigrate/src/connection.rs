@@ -20,6 +20,9 @@
 //! still runs the statement, nor what it waits for. The check answers both, and the same line
 //! is the progress report. Its cost: one connection every 5 s while a statement runs longer
 //! than 5 s (none for fast migrations), kept open between checks.
+//!
+//! The pid is the session's, so the check (like the advisory lock itself) needs a session of
+//! its own: a direct connection or PgBouncer in session mode, not transaction pooling.
 
 use crate::lock::PROGRESS;
 use crate::options::Options;

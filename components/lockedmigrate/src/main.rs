@@ -43,7 +43,7 @@ fn run() -> anyhow::Result<()> {
     let bundle =
         djinit_bundle::wait::load(opts.bundle.as_deref().unwrap_or(std::path::Path::new("")))?;
     let target = resolve_target(&bundle, opts.target())?;
-    let mut cfg = Config::from_env(&opts.common.database, &|k| std::env::var(k).ok())?;
+    let mut cfg = Config::from_process_env(&opts.common.database)?;
     cfg.application_name
         .get_or_insert_with(|| "djinit lockedmigrate".into());
     log.detail(format!(

@@ -44,7 +44,7 @@ fn acquire(args: Vec<String>) -> anyhow::Result<String> {
         std::env::var(k).ok()
     })?;
     let log = Log::new("lockedmigrate", opts.common.verbosity);
-    let mut cfg = Config::from_env(&opts.common.database, &|k| std::env::var(k).ok())?;
+    let mut cfg = Config::from_process_env(&opts.common.database)?;
     cfg.application_name
         .get_or_insert_with(|| "djinit lockedmigrate --exec".into());
     let limit = cfg.connect_timeout.unwrap_or(Duration::from_secs(30));

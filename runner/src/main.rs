@@ -84,7 +84,7 @@ fn run() -> anyhow::Result<u8> {
                 .map(|c| (c.grants)(&args, &view))
                 .unwrap_or_default();
             grants.extend_with(&options);
-            let mut env = view.select(&grants.env);
+            let mut env = view.select(&grants.env)?;
             for (k, v) in &grants.env_set {
                 env.entry(k.clone()).or_insert_with(|| v.clone());
             }
@@ -126,7 +126,7 @@ fn run() -> anyhow::Result<u8> {
             let env = EnvView {
                 overrides: &options.env,
             }
-            .select(&[]);
+            .select(&[])?;
             let argv = std::iter::once(label.clone()).chain(args).collect();
             exec::run(Run {
                 label,

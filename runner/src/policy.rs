@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
-use djinit_cli::UsageError;
+use djinit_cli::{ExitCode, Failure, UsageError};
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder};
 
 use crate::net::NetPolicy;
@@ -167,10 +167,25 @@ impl EnvView<'_> {
     }
 
     /// The variables the component gets: the granted names set in the host, then every `--env`.
-    pub fn select(&self, granted: &[String]) -> BTreeMap<String, String> {
+    /// A variable to pass on that is set but not UTF-8 is a configuration error (78): WASI
+    /// environment values are strings, and dropping it would make the command report it unset.
+    pub fn select(&self, granted: &[String]) -> Result<BTreeMap<String, String>, Failure> {
+        let host = |name: &str| match std::env::var(name) {
+            Ok(v) => Ok(Some(v)),
+            Err(std::env::VarError::NotPresent) => Ok(None),
+            Err(std::env::VarError::NotUnicode(_)) => Err(Failure::new(
+                ExitCode::Config,
+                format!("{name}: not valid UTF-8 (WASI passes environment variables as UTF-8 text)"),
+            )),
+        };
+        let overridden = |name: &str| {
+            self.overrides
+                .iter()
+                .any(|g| g.name == name && g.value.is_some())
+        };
         let mut out = BTreeMap::new();
-        for name in granted {
-            if let Ok(v) = std::env::var(name) {
+        for name in granted.iter().filter(|n| !overridden(n)) {
+            if let Some(v) = host(name)? {
                 out.insert(name.clone(), v);
             }
         }
@@ -180,13 +195,13 @@ impl EnvView<'_> {
                     out.insert(g.name.clone(), v.clone());
                 }
                 None => {
-                    if let Ok(v) = std::env::var(&g.name) {
+                    if let Some(v) = host(&g.name)? {
                         out.insert(g.name.clone(), v);
                     }
                 }
             }
         }
-        out
+        Ok(out)
     }
 }
 
@@ -274,7 +289,7 @@ mod tests {
         let o = [EnvGrant::parse("DJINIT_TEST_X=1").unwrap()];
         let v = EnvView { overrides: &o };
         assert_eq!(v.get("DJINIT_TEST_X").as_deref(), Some("1"));
-        let sel = v.select(&["PATH".to_string()]);
+        let sel = v.select(&["PATH".to_string()]).unwrap();
         assert_eq!(sel.get("DJINIT_TEST_X").map(String::as_str), Some("1"));
         assert_eq!(sel.contains_key("PATH"), std::env::var("PATH").is_ok());
         assert_eq!(sel.len(), 1 + usize::from(std::env::var("PATH").is_ok()));

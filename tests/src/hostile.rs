@@ -37,6 +37,13 @@ impl Conn {
         }
     }
 
+    /// Read one untagged packet (StartupMessage, SSLRequest): its body. `None` when the client
+    /// closed.
+    pub fn read_packet(&mut self) -> Option<Vec<u8>> {
+        let len = self.read_u32()?;
+        Some(self.read_exact(len.saturating_sub(4) as usize))
+    }
+
     /// Read one tagged message: (tag, body). `None` when the client closed.
     pub fn read_msg(&mut self) -> Option<(u8, Vec<u8>)> {
         let mut tag = [0u8; 1];

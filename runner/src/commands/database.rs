@@ -36,7 +36,7 @@ pub fn grants(alias: &str, env: &EnvView) -> Grants {
         return g;
     }
     g.env = config::env_vars(alias);
-    if let Ok(cfg) = Config::from_env(alias, &|k| env.get(k)) {
+    if let Ok(cfg) = Config::from_env(alias, &|k| env.get(k).map(Into::into)) {
         g.dirs = tls_dirs(&cfg);
         g.tcp = cfg
             .hosts

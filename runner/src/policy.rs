@@ -175,7 +175,9 @@ impl EnvView<'_> {
             Err(std::env::VarError::NotPresent) => Ok(None),
             Err(std::env::VarError::NotUnicode(_)) => Err(Failure::new(
                 ExitCode::Config,
-                format!("{name}: not valid UTF-8 (WASI passes environment variables as UTF-8 text)"),
+                format!(
+                    "{name}: not valid UTF-8 (WASI passes environment variables as UTF-8 text)"
+                ),
             )),
         };
         let overridden = |name: &str| {

@@ -39,7 +39,16 @@ fn commands() -> Vec<(&'static str, Vec<&'static str>)> {
         ("wait4db", vec!["-s", "0", "-t", "20"]),
         (
             "ensureadmin",
-            vec!["-u", "admin", "-p", "Adm1n-pw-not-secret", "-e", "a@example.com", "-t", "20"],
+            vec![
+                "-u",
+                "admin",
+                "-p",
+                "Adm1n-pw-not-secret",
+                "-e",
+                "a@example.com",
+                "-t",
+                "20",
+            ],
         ),
     ]
 }
@@ -126,7 +135,10 @@ fn unencoded_password_in_the_url_logs_in() {
     for (i, password) in passwords.iter().enumerate() {
         let user = format!("app{i}");
         pg.create_user(&user, password);
-        let url = format!("postgres://{user}:{password}@127.0.0.1:{}/postgres", pg.port());
+        let url = format!(
+            "postgres://{user}:{password}@127.0.0.1:{}/postgres",
+            pg.port()
+        );
         let out = wait4db(&url, "20");
         out.assert_code(0).assert_no_secret(password);
     }
@@ -140,7 +152,10 @@ fn database_url_not_utf8_says_so() {
     let value = OsString::from_vec(bytes);
     for (var, args) in [
         ("DATABASE_URL", vec!["-s", "0", "-t", "20"]),
-        ("DATABASE_URL_REPLICA", vec!["-d", "replica", "-s", "0", "-t", "20"]),
+        (
+            "DATABASE_URL_REPLICA",
+            vec!["-d", "replica", "-s", "0", "-t", "20"],
+        ),
         ("PGPASSWORD", vec!["-s", "0", "-t", "20"]),
     ] {
         let out = djinit_run(
@@ -175,7 +190,10 @@ fn refused_port_says_connection_refused() {
 fn closed_connection_says_server_closed_the_connection() {
     // Closes at once, before reading anything.
     let fake = scripted(|_| {});
-    let url = format!("postgres://u:{SECRET}@127.0.0.1:{}/db?sslmode=disable", fake.port());
+    let url = format!(
+        "postgres://u:{SECRET}@127.0.0.1:{}/db?sslmode=disable",
+        fake.port()
+    );
     let out = wait4db(&url, "2");
     out.assert_code(75)
         .assert_stderr_contains("server closed the connection")
@@ -196,7 +214,10 @@ fn ipv4_mapped_ipv6_literal_connects_to_the_ipv4_host() {
 /// answers invalid-argument for `0.0.0.0`, which was retried until the deadline.
 #[test]
 fn unconnectable_address_is_78_at_once() {
-    let out = wait4db(&format!("postgres://u:{SECRET}@0.0.0.0:{}/db", free_port()), "20");
+    let out = wait4db(
+        &format!("postgres://u:{SECRET}@0.0.0.0:{}/db", free_port()),
+        "20",
+    );
     out.assert_code(78)
         .assert_stderr_contains("invalid address")
         .assert_no_secret(SECRET);
@@ -220,7 +241,10 @@ fn tls_steps_read_once_while() {
         (&no_answer, "while negotiating TLS (SSLRequest)"),
         (&no_handshake, "while doing the TLS handshake"),
     ] {
-        let url = format!("postgres://u:{SECRET}@127.0.0.1:{}/db?sslmode=require", fake.port());
+        let url = format!(
+            "postgres://u:{SECRET}@127.0.0.1:{}/db?sslmode=require",
+            fake.port()
+        );
         let out = wait4db(&url, "2");
         out.assert_stderr_contains(step).assert_no_secret(SECRET);
         for doubled in ["while while", "while during", "failed during"] {

@@ -314,7 +314,10 @@ fn tls_configuration_errors() {
             "sslmode=prefer&sslnegotiation=direct".to_string(),
             "may not be used with sslnegotiation=direct",
         ),
-        ("sslnegotiation=later".to_string(), "sslnegotiation: invalid value"),
+        (
+            "sslnegotiation=later".to_string(),
+            "sslnegotiation: invalid value",
+        ),
         (
             format!("sslmode=require&sslrootcert={}", pki.client().1.display()),
             "sslrootcert: the file holds no PEM certificate",

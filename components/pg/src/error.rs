@@ -137,9 +137,7 @@ fn io_reason(e: &io::Error) -> String {
             "server closed the connection".into()
         }
         io::ErrorKind::NotConnected => "not connected".into(),
-        io::ErrorKind::InvalidInput => {
-            "invalid address (not one a client can connect to)".into()
-        }
+        io::ErrorKind::InvalidInput => "invalid address (not one a client can connect to)".into(),
         io::ErrorKind::PermissionDenied => {
             "permission denied (not allowed by the host's network policy)".into()
         }
@@ -252,7 +250,13 @@ mod tests {
     #[test]
     fn steps_read_once_while() {
         use crate::conn::tls::errors::{HANDSHAKE, NEGOTIATING, VERIFYING};
-        for step in [HANDSHAKE, NEGOTIATING, VERIFYING, "connecting", "authenticating"] {
+        for step in [
+            HANDSHAKE,
+            NEGOTIATING,
+            VERIFYING,
+            "connecting",
+            "authenticating",
+        ] {
             let addr = || "h:1".to_string();
             for text in [
                 Error::Io {

@@ -92,7 +92,11 @@ pub type Lookup<'a> = &'a dyn Fn(&str) -> Option<OsString>;
 
 /// The value of `name`, `None` when unset or empty; an error naming `origin` when it is not
 /// UTF-8.
-pub(crate) fn read(env: Lookup<'_>, name: &str, origin: &Origin) -> Result<Option<String>, ConfigError> {
+pub(crate) fn read(
+    env: Lookup<'_>,
+    name: &str,
+    origin: &Origin,
+) -> Result<Option<String>, ConfigError> {
     match env(name) {
         None => Ok(None),
         Some(v) => match v.into_string() {

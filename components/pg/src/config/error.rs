@@ -112,8 +112,7 @@ impl std::error::Error for ConfigError {}
 /// Fixed texts shared by the URL and the libpq variables.
 pub(crate) mod problem {
     pub const NOT_UNICODE: &str = "not valid UTF-8 (a connection setting must be UTF-8 text)";
-    pub const NUL: &str =
-        "contains a NUL character (%00), which no PostgreSQL setting may contain";
+    pub const NUL: &str = "contains a NUL character (%00), which no PostgreSQL setting may contain";
     pub const BAD_PERCENT: &str =
         "'%' must start a %XX escape (two hex digits; write a literal '%' as %25)";
     pub const NOT_UTF8_DECODED: &str = "not valid UTF-8 after percent-decoding";

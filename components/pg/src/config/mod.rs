@@ -29,9 +29,9 @@ pub mod error;
 mod url;
 mod values;
 
+pub use crate::proto::startup::ChannelBindingMode;
 pub use env::{check_alias, env_vars, url_var, Alias, Lookup, PG_ENV_VARS};
 pub use error::{ConfigError, Origin, Part};
-pub use crate::proto::startup::ChannelBindingMode;
 
 use crate::error::Result;
 use std::fmt;
@@ -282,7 +282,12 @@ impl Config {
     /// A configuration error about this configuration's `setting` (a libpq name such as
     /// `sslrootcert`), for checks made after reading (TLS files).
     pub fn error(&self, setting: &'static str, problem: &'static str) -> crate::Error {
-        ConfigError::new(Some(self.source.clone()), Some(Part::Setting(setting)), problem).into()
+        ConfigError::new(
+            Some(self.source.clone()),
+            Some(Part::Setting(setting)),
+            problem,
+        )
+        .into()
     }
 
     /// `user@host:port/dbname` (first host), for messages. Never contains the password.

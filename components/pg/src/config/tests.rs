@@ -241,7 +241,10 @@ fn unencoded_password_ends_at_the_last_at() {
             "postgres://app:4711?port=SECRET@127.0.0.1:5432/app",
             "4711?port=SECRET",
         ),
-        ("postgres://app:abc?xSECRET@127.0.0.1:5432/app", "abc?xSECRET"),
+        (
+            "postgres://app:abc?xSECRET@127.0.0.1:5432/app",
+            "abc?xSECRET",
+        ),
         (
             "postgres://app:p@ss/w?#:&=x@127.0.0.1:5432/app",
             "p@ss/w?#:&=x",
@@ -257,7 +260,10 @@ fn unencoded_password_ends_at_the_last_at() {
     }
     // An Azure-style user name with '@' needs no encoding either.
     let c = url("postgres://me@srv:pw@db.example/app").unwrap();
-    assert_eq!((c.user.as_str(), c.hosts[0].host.as_str()), ("me@srv", "db.example"));
+    assert_eq!(
+        (c.user.as_str(), c.hosts[0].host.as_str()),
+        ("me@srv", "db.example")
+    );
     assert_eq!(c.password.unwrap().expose(), "pw");
 }
 
@@ -266,38 +272,74 @@ fn unencoded_password_ends_at_the_last_at() {
 fn malformed_urls_never_echo_any_part() {
     for (u, part) in [
         // `&` unencoded in a query password: the rest reads as a parameter without a value.
-        ("postgres://app@127.0.0.1/app?password=abc&defSECRET", "query parameter 2"),
-        ("postgres://app@127.0.0.1/app?password=abc&defSECRET=1", "query parameter 2"),
+        (
+            "postgres://app@127.0.0.1/app?password=abc&defSECRET",
+            "query parameter 2",
+        ),
+        (
+            "postgres://app@127.0.0.1/app?password=abc&defSECRET=1",
+            "query parameter 2",
+        ),
         // No '@': `user:password` reads as `host:port`.
         ("postgres://app:SECRET127.0.0.1:5432/app", "the host list"),
         ("postgres://app:SECRET127.0.0.1/app", "a port"),
         ("postgres://app:SECRET@127.0.0.1:SECRET/app", "a port"),
-        ("postgres://app:SECRET@127.0.0.1/app?sslmode=SECRET", "sslmode"),
-        ("postgres://app:SECRET@127.0.0.1/app?connect_timeout=SECRET", "connect_timeout"),
-        ("postgres://app:SECRET@127.0.0.1/app?channel_binding=SECRET", "channel_binding"),
-        ("postgres://app:SECRET@127.0.0.1/app?sslnegotiation=SECRET", "sslnegotiation"),
+        (
+            "postgres://app:SECRET@127.0.0.1/app?sslmode=SECRET",
+            "sslmode",
+        ),
+        (
+            "postgres://app:SECRET@127.0.0.1/app?connect_timeout=SECRET",
+            "connect_timeout",
+        ),
+        (
+            "postgres://app:SECRET@127.0.0.1/app?channel_binding=SECRET",
+            "channel_binding",
+        ),
+        (
+            "postgres://app:SECRET@127.0.0.1/app?sslnegotiation=SECRET",
+            "sslnegotiation",
+        ),
         ("postgres://app:SECRET@127.0.0.1/app?port=SECRET", "port"),
         ("postgres://app:SECRET@127.0.0.1/app?host=SECRET:x", "host"),
         ("postgres://app:SECRET@[SECRET]/app", "the host list"),
         ("postgres://app:SECRET@SECRET!/app", "the host list"),
-        ("postgres://app:SECRET@127.0.0.1/app?SECRET=1", "query parameter 1"),
-        ("postgres://app:SECRET@127.0.0.1/app?%SECRET=1", "query parameter 1"),
+        (
+            "postgres://app:SECRET@127.0.0.1/app?SECRET=1",
+            "query parameter 1",
+        ),
+        (
+            "postgres://app:SECRET@127.0.0.1/app?%SECRET=1",
+            "query parameter 1",
+        ),
         ("postgres://app:SECRET%zz@127.0.0.1/app", "the password"),
         ("postgres://app:SECRET%00@127.0.0.1/app", "the password"),
         ("postgres://app:SECRET%ff@127.0.0.1/app", "the password"),
         ("postgres://app:pw@127.0.0.1/SECRET%00", "the database name"),
-        ("postgres://app:pw@127.0.0.1/app?application_name=SECRET%00", "application_name"),
-        ("postgres://app:pw@127.0.0.1/app?options=%00SECRET", "options"),
+        (
+            "postgres://app:pw@127.0.0.1/app?application_name=SECRET%00",
+            "application_name",
+        ),
+        (
+            "postgres://app:pw@127.0.0.1/app?options=%00SECRET",
+            "options",
+        ),
         // A '@' in a query value must be %40: otherwise it ends the userinfo.
         ("postgres:///app?host=h&user=SECRET@corp", "the user name"),
-        ("postgres://app:pw@h/app?application_name=SECRET@corp&sslmode=disable", "the host list"),
+        (
+            "postgres://app:pw@h/app?application_name=SECRET@corp&sslmode=disable",
+            "the host list",
+        ),
         ("mysql://app:SECRET@127.0.0.1/app", "the scheme"),
     ] {
         let e = url(u).unwrap_err();
         let text = e.to_string();
         assert_eq!(e.kind(), crate::ErrorKind::Config, "{text}");
         assert!(!text.contains("SECRET"), "{u}: {text}");
-        assert!(text.starts_with(&format!("DATABASE_URL: {part}: ")), "{u}: {text}");
+        assert!(
+            text.starts_with(&format!("DATABASE_URL: {part}: ")),
+            "{u}: {text}"
+        );
         assert_eq!(text.lines().count(), 1);
         // The secret's neighbours never show either.
         for piece in ["def", "corp", "127.0.0.1", "app:"] {
@@ -310,24 +352,32 @@ fn malformed_urls_never_echo_any_part() {
 fn not_utf8_is_reported_as_such() {
     use std::os::unix::ffi::OsStringExt;
     let bad = || Some(OsString::from_vec(b"postgres://u:\xff@h/db".to_vec()));
-    let e = Config::from_env("default", &|k| {
-        (k == "DATABASE_URL").then(bad).flatten()
-    })
-    .unwrap_err();
+    let e =
+        Config::from_env("default", &|k| (k == "DATABASE_URL").then(bad).flatten()).unwrap_err();
     assert_eq!(e.kind(), crate::ErrorKind::Config);
-    assert!(e.to_string().starts_with("DATABASE_URL: not valid UTF-8"), "{e}");
+    assert!(
+        e.to_string().starts_with("DATABASE_URL: not valid UTF-8"),
+        "{e}"
+    );
     let e = Config::from_env("replica", &|k| {
         (k == "DATABASE_URL_REPLICA").then(bad).flatten()
     })
     .unwrap_err();
-    assert!(e.to_string().starts_with("DATABASE_URL_REPLICA: not valid UTF-8"), "{e}");
+    assert!(
+        e.to_string()
+            .starts_with("DATABASE_URL_REPLICA: not valid UTF-8"),
+        "{e}"
+    );
     let e = Config::from_env("default", &|k| match k {
         "PGHOST" => Some("h".into()),
         "PGPASSWORD" => bad(),
         _ => None,
     })
     .unwrap_err();
-    assert!(e.to_string().starts_with("PGPASSWORD: not valid UTF-8"), "{e}");
+    assert!(
+        e.to_string().starts_with("PGPASSWORD: not valid UTF-8"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -355,12 +405,13 @@ fn pg_variables_are_checked_and_named() {
     )
     .unwrap();
     assert_eq!(c.hosts[0].port, 7);
-    let e = Config::from_env(
-        "default",
-        &env(&[("PGHOST", "a,b,c"), ("PGPORT", "1,2")]),
-    )
-    .unwrap_err();
-    assert!(e.to_string().starts_with("PG* variables: the number of ports"), "{e}");
+    let e =
+        Config::from_env("default", &env(&[("PGHOST", "a,b,c"), ("PGPORT", "1,2")])).unwrap_err();
+    assert!(
+        e.to_string()
+            .starts_with("PG* variables: the number of ports"),
+        "{e}"
+    );
 }
 
 /// Every libpq variable in the documented list is read.

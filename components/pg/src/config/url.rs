@@ -40,7 +40,8 @@ pub(crate) const PARAMS: &[&str] = &[
     "sslnegotiation",
 ];
 
-const PORT: &str = "invalid port (expected a number from 1 to 65535; a user name and password end with '@')";
+const PORT: &str =
+    "invalid port (expected a number from 1 to 65535; a user name and password end with '@')";
 
 const HOST: &str = "invalid host (expected a host name of letters, digits, '-', '.' and '_', an IPv4 address, or an IPv6 address in brackets; write '@' in the database name or a query value as %40)";
 
@@ -75,9 +76,7 @@ pub(crate) fn parse_url(url: &str, origin: &Origin) -> Result<Partial, ConfigErr
                 p.user = Some(decode(user).map_err(|e| err(Part::User, e))?);
             }
             if let Some(pw) = password.filter(|pw| !pw.is_empty()) {
-                p.password = Some(Secret(
-                    decode(pw).map_err(|e| err(Part::Password, e))?,
-                ));
+                p.password = Some(Secret(decode(pw).map_err(|e| err(Part::Password, e))?));
             }
             &rest[at + 1..]
         }

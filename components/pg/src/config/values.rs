@@ -89,7 +89,15 @@ mod tests {
 
     #[test]
     fn hosts() {
-        for ok in ["", "db", "db.example.com", "my_db-1", "127.0.0.1", "::1", "fe80::2"] {
+        for ok in [
+            "",
+            "db",
+            "db.example.com",
+            "my_db-1",
+            "127.0.0.1",
+            "::1",
+            "fe80::2",
+        ] {
             assert_eq!(host(ok), Ok(ok.to_string()));
         }
         for bad in ["app:SECRET127.0.0.1", "a b", "h?x", "h&y=z", "hé", "h%41"] {

@@ -183,7 +183,11 @@ fn read(cfg: &Config, path: &str, setting: &'static str) -> Result<Vec<u8>> {
     })
 }
 
-fn load_certs(cfg: &Config, path: &str, setting: &'static str) -> Result<Vec<CertificateDer<'static>>> {
+fn load_certs(
+    cfg: &Config,
+    path: &str,
+    setting: &'static str,
+) -> Result<Vec<CertificateDer<'static>>> {
     let pem = read(cfg, path, setting)?;
     let mut certs = Vec::new();
     for c in CertificateDer::pem_slice_iter(&pem) {

@@ -14,6 +14,7 @@ mod options;
 mod post_migrate;
 #[cfg(target_arch = "wasm32")]
 mod session;
+mod tx_control;
 
 use anyhow::Context;
 use djinit_bundle::graph::{plan, Graph, Key, Planned, Target};
@@ -220,6 +221,7 @@ fn migrate(
             if let Some(what) = Migration::unguarded_python(steps).first() {
                 return Err(apply::needs_python(m, what));
             }
+            apply::refuse_transaction_control(m, steps)?;
         }
     }
     if out {

@@ -22,6 +22,9 @@ thread_local! {
 
 struct Provider;
 
+/// Unlocking is one statement; after this the session is closed anyway, which releases the lock.
+const RELEASE_LIMIT: Duration = Duration::from_secs(10);
+
 fn failure(e: anyhow::Error) -> Failure {
     Failure {
         code: djinit_cli::exit::for_error(&e) as u8,
@@ -75,6 +78,8 @@ impl Guest for Provider {
             return Ok(());
         };
         let key = id.to_string();
+        // Bounded: a server that stopped answering must not hold the host's release forever.
+        client.set_deadline(Deadline::after(RELEASE_LIMIT));
         let r = client.query("SELECT pg_advisory_unlock($1::bigint)", &[Some(&key)]);
         client.close(); // ending the session releases the lock in any case
         r.map(drop).map_err(|e| failure(e.into()))

@@ -10,7 +10,9 @@ use std::net::IpAddr;
 use djinit_cli::{ExitCode, Failure, UsageError};
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder};
 
+use crate::files::{self, FileMounts};
 use crate::net::NetPolicy;
+use crate::stdio;
 
 /// The host of a [`Target`] that matches every address (never from the command line).
 pub const ANY_HOST: &str = "*";
@@ -137,6 +139,9 @@ pub struct Grants {
     pub udp: Vec<Target>,
     /// Directories mounted.
     pub dirs: Vec<DirGrant>,
+    /// Files the component opens by path (TLS files, a password file), read-only; mounted by
+    /// [`crate::files`] (their directory, or a private copy when they link out of it).
+    pub files: Vec<String>,
     /// Variables the policy sets to a value it computed (dns-discover: the host's resolv.conf
     /// content). Host values of granted names and `--env` win over these.
     pub env_set: Vec<(String, String)>,
@@ -207,15 +212,19 @@ impl EnvView<'_> {
     }
 }
 
-/// The WASI context for one run: `argv`, the selected environment, the granted sockets and
-/// directories, inherited stdio.
+/// The WASI context for one run: `argv`, the selected environment, the granted sockets,
+/// directories and files, the runner's stdio (a closed stdout is not an error: [`crate::stdio`]).
+/// The [`FileMounts`] must live as long as the context (they may hold private copies).
 pub fn wasi_ctx(
     argv: &[String],
     env: &BTreeMap<String, String>,
     grants: &Grants,
-) -> anyhow::Result<WasiCtx> {
+) -> anyhow::Result<(WasiCtx, FileMounts)> {
     let mut b = WasiCtxBuilder::new();
-    b.inherit_stdio().args(argv);
+    b.inherit_stdin()
+        .stdout(stdio::Output::new(stdio::Which::Stdout))
+        .stderr(stdio::Output::new(stdio::Which::Stderr))
+        .args(argv);
     for (k, v) in env {
         b.env(k, v);
     }
@@ -229,7 +238,8 @@ pub fn wasi_ctx(
         let net = net.clone();
         Box::pin(async move { net.allows(addr, use_).await })
     });
-    for d in &grants.dirs {
+    let files = files::mount(&grants.files)?;
+    for d in grants.dirs.iter().chain(&files.dirs) {
         let perms = if d.writable {
             FsPerms::ReadWrite
         } else {
@@ -238,11 +248,15 @@ pub fn wasi_ctx(
         b.preopened_dir(&d.host, &d.guest, perms).map_err(|e| {
             anyhow::Error::new(djinit_cli::Failure::new(
                 djinit_cli::ExitCode::NoInput,
-                format!("cannot mount directory {}: {e}", d.host),
+                format!(
+                    "cannot mount directory {}: {}",
+                    d.host,
+                    crate::exec::describe(&e)
+                ),
             ))
         })?;
     }
-    Ok(b.build())
+    Ok((b.build(), files))
 }
 
 #[cfg(test)]

@@ -41,6 +41,13 @@ impl Conn {
         }
     }
 
+    /// Read one untagged packet (StartupMessage, SSLRequest): its body. `None` when the client
+    /// closed.
+    pub fn read_packet(&mut self) -> Option<Vec<u8>> {
+        let len = self.read_u32()?;
+        Some(self.read_exact(len.saturating_sub(4) as usize))
+    }
+
     /// Read one tagged message: (tag, body). `None` when the client closed.
     pub fn read_msg(&mut self) -> Option<(u8, Vec<u8>)> {
         let mut tag = [0u8; 1];
@@ -346,16 +353,8 @@ pub fn swallowing_proxy(upstream: u16, trigger: &'static [u8]) -> Proxy {
 /// before. For what no Django project would export: migration names with terminal escapes, a
 /// statement raising a flood of notices. Django's recorder table; PostgreSQL 14 as the minimum.
 pub fn bundle(migrations: &[(&str, &str)]) -> tempfile::TempDir {
-    use serde_json::{json, Value};
-    fn checksum(v: &Value) -> String {
-        use sha2::Digest;
-        let text = serde_json::to_vec(v).unwrap();
-        let hex: String = sha2::Sha256::digest(&text)
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
-        format!("sha256:{hex}")
-    }
+    use djinit_bundle::manifest::checksum_of as checksum;
+    use serde_json::json;
     let mut entries = Vec::new();
     let mut previous: Option<&str> = None;
     for (name, sql) in migrations {

@@ -121,15 +121,16 @@ impl DnsClient {
         deadline: Deadline,
     ) -> Result<Vec<Outcome>, DiscoverError> {
         let started = Instant::now();
-        let queries: Vec<(u16, RType, Vec<u8>)> = types
-            .iter()
-            .map(|&t| {
-                let id = self.next_id();
-                encode_query(id, name, t)
-                    .map(|q| (id, t, q))
-                    .map_err(|e| DiscoverError::Usage(e.to_string()))
-            })
-            .collect::<Result<_, _>>()?;
+        let mut queries: Vec<(u16, RType, Vec<u8>)> = Vec::with_capacity(types.len());
+        for &t in types {
+            // Distinct ids: a reply is matched to its query by id alone.
+            let mut id = self.next_id();
+            while queries.iter().any(|(q, _, _)| *q == id) {
+                id = self.next_id();
+            }
+            let q = encode_query(id, name, t).map_err(|e| DiscoverError::Usage(e.to_string()))?;
+            queries.push((id, t, q));
+        }
         let bind: SocketAddr = if server.is_ipv4() {
             "0.0.0.0:0".parse().unwrap()
         } else {
@@ -152,23 +153,28 @@ impl DnsClient {
         while replies.iter().any(Option::is_none) {
             match sock.recv(&mut buf) {
                 Ok(n) => {
-                    let Ok(msg) = Message::parse(&buf[..n]) else {
-                        // Keep waiting: a garbage datagram must not beat the real reply. If no
-                        // valid reply comes, this ends as a timeout.
+                    let datagram = &buf[..n];
+                    // Only the nameserver can send here (the socket is connected to it), and a
+                    // datagram carrying one of the random query ids with the response bit set is
+                    // its reply: a reply that does not parse, or does not answer the question
+                    // asked, is malformed (exit 76 at once, not a timeout). Anything else, such as
+                    // a stray datagram without our id, is ignored and waiting goes on.
+                    let Some(i) = reply_slot(datagram, &queries, &replies) else {
                         continue;
                     };
-                    for (i, (id, t, _)) in queries.iter().enumerate() {
-                        if replies[i].is_none()
-                            && msg.header.id == *id
-                            && !matches!(
-                                Answer::from_reply(&msg, *id, name, *t),
-                                Err(AnswerError::Unrelated(_))
-                            )
-                        {
-                            replies[i] = Some(msg);
-                            break;
-                        }
+                    let (id, t, _) = &queries[i];
+                    let malformed = |detail: String| DiscoverError::Malformed {
+                        server,
+                        name: name.into(),
+                        detail,
+                    };
+                    let msg = Message::parse(datagram).map_err(|e| malformed(e.to_string()))?;
+                    if let Err(AnswerError::Unrelated(why)) =
+                        Answer::from_reply(&msg, *id, name, *t)
+                    {
+                        return Err(malformed(format!("the reply to query {id}: {why}")));
                     }
+                    replies[i] = Some(msg);
                 }
                 Err(e)
                     if e.kind() == ErrorKind::WouldBlock || e.kind() == ErrorKind::Interrupted =>
@@ -209,6 +215,26 @@ impl DnsClient {
         }
         Ok(out)
     }
+}
+
+/// Which unanswered query `datagram` replies to: its id (first two bytes) is that query's and its
+/// response bit is set. Decided before parsing, so a malformed reply is still recognised.
+fn reply_slot(
+    datagram: &[u8],
+    queries: &[(u16, RType, Vec<u8>)],
+    replies: &[Option<Message>],
+) -> Option<usize> {
+    let [a, b, flags, ..] = *datagram else {
+        return None;
+    };
+    if flags & 0x80 == 0 {
+        return None;
+    }
+    let id = u16::from_be_bytes([a, b]);
+    queries
+        .iter()
+        .zip(replies)
+        .position(|((qid, _, _), r)| *qid == id && r.is_none())
 }
 
 /// One query over TCP (after a truncated UDP reply), every read and write bounded by `deadline`

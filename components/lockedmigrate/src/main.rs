@@ -15,6 +15,7 @@ mod options;
 mod post_migrate;
 #[cfg(target_arch = "wasm32")]
 mod session;
+mod tx_control;
 
 use anyhow::Context;
 use djinit_bundle::graph::{plan, Graph, Key, Planned, Target};
@@ -44,7 +45,7 @@ fn run() -> anyhow::Result<()> {
     let bundle =
         djinit_bundle::wait::load(opts.bundle.as_deref().unwrap_or(std::path::Path::new("")))?;
     let target = resolve_target(&bundle, opts.target())?;
-    let mut cfg = Config::from_env(&opts.common.database, &|k| std::env::var(k).ok())?;
+    let mut cfg = Config::from_process_env(&opts.common.database)?;
     cfg.application_name
         .get_or_insert_with(|| "djinit lockedmigrate".into());
     log.detail(format!(
@@ -218,6 +219,7 @@ fn migrate(
             if let Some(what) = Migration::unguarded_python(steps).first() {
                 return Err(apply::needs_python(m, what));
             }
+            apply::refuse_transaction_control(m, steps)?;
         }
     }
     if out {

@@ -5,8 +5,9 @@
 use crate::options::Options;
 use crate::{connection, lock};
 use djinit_cli::Log;
-use djinit_pg::{Client, Config};
+use djinit_pg::{Client, Config, Deadline};
 use std::cell::RefCell;
+use std::time::Duration;
 
 wit_bindgen::generate!({
     path: "../../wit",
@@ -20,6 +21,9 @@ thread_local! {
 }
 
 struct Provider;
+
+/// Unlocking is one statement; after this the session is closed anyway, which releases the lock.
+const RELEASE_LIMIT: Duration = Duration::from_secs(10);
 
 fn failure(e: anyhow::Error) -> Failure {
     Failure {
@@ -43,7 +47,7 @@ fn acquire(args: Vec<String>) -> anyhow::Result<String> {
         std::env::var(k).ok()
     })?;
     let log = Log::new("lockedmigrate", opts.common.verbosity);
-    let mut cfg = Config::from_env(&opts.common.database, &|k| std::env::var(k).ok())?;
+    let mut cfg = Config::from_process_env(&opts.common.database)?;
     cfg.application_name
         .get_or_insert_with(|| "djinit lockedmigrate --exec".into());
     // Every exchange bounded by -t (the lock wait polls); idle while CMD runs.
@@ -68,6 +72,8 @@ impl Guest for Provider {
             return Ok(());
         };
         let key = id.to_string();
+        // Bounded: a server that stopped answering must not hold the host's release forever.
+        client.set_deadline(Deadline::after(RELEASE_LIMIT));
         let r = client.query("SELECT pg_advisory_unlock($1::bigint)", &[Some(&key)]);
         client.close(); // ending the session releases the lock in any case
         r.map(drop).map_err(|e| failure(e.into()))

@@ -23,7 +23,7 @@
 //! ```no_run
 //! use djinit_pg::{config::Config, Client, Deadline};
 //! use std::time::Duration;
-//! let cfg = Config::from_env("default", &|k| std::env::var(k).ok())?;
+//! let cfg = Config::from_process_env("default")?;
 //! let mut client = Client::connect(&cfg, Deadline::after(Duration::from_secs(10)))?;
 //! let rows = client.query("SELECT $1::int + 1", &[Some("41")])?;
 //! assert_eq!(rows[0].get(0), Some("42"));

@@ -140,7 +140,8 @@ impl Watcher {
         djinit_pg::Error::Io {
             addr: wait.addr.to_string(),
             during: "waiting for query results",
-            io: io::Error::new(io::ErrorKind::ConnectionAborted, why),
+            // Kind `Other`: printed as is, classified "unavailable" (69, retry may help).
+            io: io::Error::other(why),
         }
     }
 }

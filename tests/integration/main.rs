@@ -2,6 +2,7 @@
 //! clusters. One module per command; `harness` is the shared test harness.
 
 mod checkmigrations;
+mod demo;
 mod dns_discover;
 mod ensureadmin;
 mod harness;

@@ -20,12 +20,17 @@ venv:
     test -x .venv/bin/python || python3 -m venv .venv
     .venv/bin/pip install -q --disable-pip-version-check -r tests/requirements.txt
 
+# What only the tests need (the wasmtime CLI, Node.js for jco): `.ci/setup --tests`.
+test-tools:
+    bash .ci/setup --tests
+
 # Unit tests, then integration tests against throwaway PostgreSQL clusters.
-test: build venv
+test: build venv test-tools
     cargo test --release --workspace --exclude djinit-compile
 
-# Start a throwaway PostgreSQL and show what every command does against it.
-demo: build
+# Start a throwaway PostgreSQL and show what every command does against it; exits 1 if any step
+# does not do what the tour says.
+demo: build venv
     cargo run --release -q -p djinit-tests --bin demo
 
 # Benchmarks against baselines, printed as ratios.

@@ -2,13 +2,17 @@
 //! clusters. One module per command; `harness` is the shared test harness.
 
 mod checkmigrations;
+mod demo;
 mod dns_discover;
 mod ensureadmin;
 mod harness;
 mod harness_selftest;
 mod hostile;
+mod jco;
 mod lockedmigrate;
+mod readme_recipes;
 mod runner;
 mod settings;
 mod tls;
 mod wait4db;
+mod wasmtime_cli;

@@ -5,9 +5,8 @@
 //! 76 protocol garbage, 77 authentication failed, 78 configuration.
 
 use crate::harness::{
-    component, djinit, fakes, free_port, run, Auth, Cluster, Output, PASSWORD, WRONG_PASSWORD,
+    djinit, fakes, free_port, run, Auth, Cluster, Output, PASSWORD, WRONG_PASSWORD,
 };
-use std::process::Command;
 use std::thread;
 use std::time::Duration;
 
@@ -307,36 +306,4 @@ fn verbosity_0_is_silent_on_success() {
     out.assert_code(0);
     assert_eq!(out.stderr, "", "{}", out.report());
     assert_eq!(out.stdout, "", "{}", out.report());
-}
-
-// ---- the plain component under the wasmtime CLI ---------------------------------------------------
-
-/// The wasmtime CLI (`wasmtime` on PATH, else ~/.cargo/bin/wasmtime).
-fn wasmtime_cli() -> std::path::PathBuf {
-    let on_path = std::env::var_os("PATH").and_then(|p| {
-        std::env::split_paths(&p)
-            .map(|d| d.join("wasmtime"))
-            .find(|p| p.is_file())
-    });
-    let home =
-        std::env::var_os("HOME").map(|h| std::path::Path::new(&h).join(".cargo/bin/wasmtime"));
-    on_path
-        .or(home.filter(|p| p.is_file()))
-        .expect("the wasmtime CLI is not installed: `cargo install wasmtime-cli --version 48.0.8 --locked` (CI installs it)")
-}
-
-#[test]
-fn wait4db_component_runs_under_the_wasmtime_cli() {
-    let pg = Cluster::start(Auth::Scram);
-    let wasm = component("wait4db");
-    let mut cmd = Command::new(wasmtime_cli());
-    // `--env NAME` (no value) passes the variable through, so the URL is not on the command line.
-    cmd.env_clear()
-        .env("DATABASE_URL", pg.url())
-        .args(["run", "-S", "inherit-network", "-S", "allow-ip-name-lookup"])
-        .args(["--env", "DATABASE_URL"])
-        .arg(wasm)
-        .args(["-s", "0", "-t", "10"]);
-    let out = run(cmd, RUN_LIMIT);
-    out.assert_code(0).assert_no_secret(PASSWORD);
 }

@@ -29,6 +29,7 @@ pub mod process;
 pub mod secret;
 pub mod tls;
 pub mod urlenc;
+pub mod wasi_hosts;
 
 pub use cluster::{Auth, Builder, Cluster};
 pub use django::DjangoProject;
@@ -52,4 +53,5 @@ pub mod harness {
     pub use crate::secret::{redact, PASSWORD, WRONG_PASSWORD};
     pub use crate::tls::{self, Pki, ServerCert};
     pub use crate::urlenc::encode as percent_encode;
+    pub use crate::wasi_hosts::{self, Host, Recipe};
 }

@@ -1,29 +1,33 @@
-//! Tour steps for `dns-discover` (an in-process DNS server stands in for CoreDNS).
+//! Stories for `dns-discover` (an in-process DNS server stands in for CoreDNS).
 
-use crate::tour::{Step, Tour};
+use crate::tour::{expect, Tour};
+use crate::Story;
 use djinit_tests::dns_server::DnsServer;
-use djinit_tests::process::spawn;
 use std::net::IpAddr;
 use std::time::Duration;
 
-pub fn steps() -> Vec<Step> {
+const LIMIT: Duration = Duration::from_secs(30);
+const NAME: &str = "memcached.default.svc.cluster.local";
+
+pub fn stories() -> Vec<Story> {
     vec![
-        Step {
+        Story {
             title: "dns-discover: the memcached pods behind a name",
             about: "A headless Service lists its ready pods as A records. dns-discover asks the \
                     nameserver itself (UDP, TCP if truncated) and prints ip:port, sorted.",
             run: oneshot,
         },
-        Step {
+        Story {
             title: "dns-discover: a name that does not exist (yet)",
             about: "NXDOMAIN is exit 69, 'retry may help': a Service being created answers \
                     NXDOMAIN until its first pod is ready. With --min N -t SEC it waits instead.",
             run: nxdomain,
         },
-        Step {
+        Story {
             title: "dns-discover --watch: following the pods",
             about: "A sidecar keeps a file current for the Django cache backend: rewritten \
-                    atomically only when the list changes, each change logged.",
+                    atomically only when the list changes, each change logged; a failing lookup \
+                    keeps the last good list. SIGTERM stops it (exit 143).",
             run: watch,
         },
     ]
@@ -35,31 +39,33 @@ fn ips(last: &[u8]) -> Vec<IpAddr> {
 
 fn oneshot(t: &mut Tour) {
     let dns = DnsServer::start();
-    dns.set_addrs("memcached.default.svc.cluster.local", &ips(&[4, 2, 3]));
+    dns.set_addrs(NAME, &ips(&[4, 2, 3]));
     let ns = dns.addr().to_string();
     t.show(
+        "dns/lines",
         &[],
-        &[
-            "dns-discover",
-            "--nameserver",
-            &ns,
-            "memcached.default.svc.cluster.local",
-        ],
-        Duration::from_secs(30),
+        &["dns-discover", "--nameserver", &ns, NAME],
+        expect(0, &["127.0.0.2:11211\n127.0.0.3:11211\n127.0.0.4:11211\n"]),
+        LIMIT,
     );
     t.show(
+        "dns/env",
         &[],
         &[
             "dns-discover",
             "--nameserver",
             &ns,
-            "memcached.default.svc.cluster.local",
+            NAME,
             "-f",
             "env",
             "--var",
             "MEMCACHED",
         ],
-        Duration::from_secs(30),
+        expect(
+            0,
+            &["MEMCACHED=127.0.0.2:11211,127.0.0.3:11211,127.0.0.4:11211"],
+        ),
+        LIMIT,
     );
 }
 
@@ -67,60 +73,69 @@ fn nxdomain(t: &mut Tour) {
     let dns = DnsServer::start();
     let ns = dns.addr().to_string();
     t.show(
+        "dns/nxdomain",
+        &[],
+        &["dns-discover", "--nameserver", &ns, NAME],
+        expect(69, &["does not exist (NXDOMAIN"]),
+        LIMIT,
+    );
+}
+
+fn watch(t: &mut Tour) {
+    const ID: &str = "dns/watch";
+    let dns = DnsServer::start();
+    dns.set_addrs(NAME, &ips(&[2, 3]));
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("servers");
+    let ns = dns.addr().to_string();
+    let fs = file.display().to_string();
+    let (line, cmd) = t.djinit(
+        ID,
         &[],
         &[
             "dns-discover",
             "--nameserver",
             &ns,
-            "memcached.default.svc.cluster.local",
+            NAME,
+            "--watch",
+            "-i",
+            "0.5",
+            "-o",
+            &fs,
         ],
-        Duration::from_secs(30),
     );
-}
-
-fn watch(_t: &mut Tour) {
-    let dns = DnsServer::start();
-    let name = "memcached.default.svc.cluster.local";
-    dns.set_addrs(name, &ips(&[2, 3]));
-    let dir = tempfile::tempdir().expect("temp dir");
-    let file = dir.path().join("servers");
-    let ns = dns.addr().to_string();
-    println!(
-        "  $ djinit dns-discover --nameserver {ns} {name} --watch -i 0.5 -o {}",
-        file.display()
-    );
-    let mut c = djinit_tests::djinit();
-    c.args([
-        "dns-discover",
-        "--nameserver",
-        &ns,
-        name,
-        "--watch",
-        "-i",
-        "0.5",
-        "-o",
-    ])
-    .arg(&file);
-    let running = spawn(c);
-    std::thread::sleep(Duration::from_millis(700));
+    let running = t.start(&line, cmd);
+    let pause = Duration::from_millis(700);
+    std::thread::sleep(pause);
     println!("    (scaling to 3 pods)");
-    dns.set_addrs(name, &ips(&[2, 3, 4]));
-    std::thread::sleep(Duration::from_millis(700));
+    dns.set_addrs(NAME, &ips(&[2, 3, 4]));
+    std::thread::sleep(pause);
     println!("    (pod 127.0.0.2 gone)");
-    dns.set_addrs(name, &ips(&[3, 4]));
-    std::thread::sleep(Duration::from_millis(700));
+    dns.set_addrs(NAME, &ips(&[3, 4]));
+    std::thread::sleep(pause);
     println!("    (DNS failing: SERVFAIL)");
-    dns.set_servfail(name, true);
-    std::thread::sleep(Duration::from_millis(700));
+    dns.set_servfail(NAME, true);
+    std::thread::sleep(pause);
+    println!("    (SIGTERM, as when the Pod stops)");
     running.signal(libc::SIGTERM);
     let out = running.wait(Duration::from_secs(10));
-    for l in out.stderr.lines() {
-        println!("    {l}");
-    }
-    println!("  → {} (SIGTERM)", out.status_text());
-    println!("  {}:", file.display());
-    for l in std::fs::read_to_string(&file).unwrap_or_default().lines() {
-        println!("    {l}");
-    }
-    println!();
+    t.report(
+        ID,
+        expect(
+            143,
+            &[
+                "added 127.0.0.4:11211",
+                "removed 127.0.0.2:11211",
+                "keeping the last good list",
+            ],
+        ),
+        out,
+    );
+    let kept = std::fs::read_to_string(&file).unwrap_or_default();
+    t.verify(
+        "dns/watch-file",
+        &format!("{fs} (the last good list)"),
+        "127.0.0.3:11211\n127.0.0.4:11211\n",
+        &kept,
+    );
 }

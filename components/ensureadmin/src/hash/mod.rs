@@ -18,7 +18,7 @@ pub use pbkdf2::Expired;
 /// Django 5.2's `PBKDF2PasswordHasher.iterations` (the current LTS default).
 pub const DEFAULT_ITERATIONS: u32 = 1_000_000;
 
-/// How many times Django 5.2's default [`MAX_ITERATIONS`] allows.
+/// [`MAX_ITERATIONS`] as a multiple of Django 5.2's default.
 ///
 /// Why 10: Django raises its default by 20-25 % per feature release (5.2: 1,000,000; 6.0:
 /// 1,200,000; 6.1: 1,500,000; 6.2, April 2027: 1,800,000), so 10 × covers the releases of about

@@ -17,6 +17,7 @@ use wasmtime::{Engine, Precompiled, Store};
 use wasmtime_wasi::p2::bindings::Command;
 use wasmtime_wasi::{I32Exit, WasiCtx, WasiCtxView, WasiView};
 
+use crate::files::FileMounts;
 use crate::limits::MemoryLimit;
 use crate::policy::{self, Grants};
 use crate::stop::Stopper;
@@ -57,25 +58,76 @@ impl WasiView for Host {
     }
 }
 
-/// Run `run` to completion (or until stopped); the component's exit code.
-pub fn run(run: Run) -> anyhow::Result<u8> {
+/// What every run sets up before calling into the guest.
+pub(crate) struct Prepared {
+    pub engine: Engine,
+    pub stopper: Stopper,
+    pub component: Component,
+    pub rt: tokio::runtime::Runtime,
+    pub host: Host,
+    /// Must outlive the run: may hold private copies of granted files.
+    pub _files: FileMounts,
+}
+
+/// Start watching for stop requests, load the component, build its WASI context and the event
+/// loop.
+pub(crate) fn prepare(run: &Run) -> anyhow::Result<Prepared> {
     let engine = djinit_engine::engine()
-        .map_err(|e| anyhow::anyhow!("cannot configure the wasm engine: {e}"))?;
+        .map_err(|e| anyhow::anyhow!("cannot configure the wasm engine: {}", describe(&e)))?;
     let stopper = Stopper::start(&engine, run.timeout)?;
     let component = load(&engine, &run.source, &run.label)?;
-    let wasi = policy::wasi_ctx(&run.argv, &run.env, &run.grants)?;
+    let (wasi, files) = policy::wasi_ctx(&run.argv, &run.env, &run.grants)?;
     let limit = usize::try_from(run.memory_mib << 20).unwrap_or(usize::MAX);
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_io()
         .enable_time()
         .build()
         .context("cannot start the event loop")?;
-    let host = Host {
-        wasi,
-        table: ResourceTable::new(),
-        limits: MemoryLimit::new(limit),
-    };
-    let (outcome, memory_exceeded) = rt.block_on(drive(&engine, &component, host, &stopper));
+    Ok(Prepared {
+        engine,
+        stopper,
+        component,
+        rt,
+        host: Host {
+            wasi,
+            table: ResourceTable::new(),
+            limits: MemoryLimit::new(limit),
+        },
+        _files: files,
+    })
+}
+
+/// A store for one run: the memory limit, and a trap at the first epoch bump (which only a stop
+/// request makes).
+pub(crate) fn store(engine: &Engine, host: Host) -> Store<Host> {
+    let mut store = Store::new(engine, host);
+    store.limiter(|h| &mut h.limits);
+    store.set_epoch_deadline(1);
+    store.epoch_deadline_trap();
+    store
+}
+
+/// One line for a wasmtime error: the trap (`wasm trap: interrupt`), else the error's chain,
+/// without the multi-line "error while executing at wasm backtrace:" context wasmtime adds to
+/// every error of a guest call.
+pub(crate) fn describe(e: &wasmtime::Error) -> String {
+    if let Some(trap) = e.downcast_ref::<wasmtime::Trap>() {
+        return trap.to_string();
+    }
+    let parts: Vec<String> = e
+        .chain()
+        .map(|c| c.to_string())
+        .filter(|s| !s.starts_with("error while executing at wasm backtrace"))
+        .collect();
+    djinit_cli::one_line(&parts.join(": "))
+}
+
+/// Run `run` to completion (or until stopped); the component's exit code.
+pub fn run(run: Run) -> anyhow::Result<u8> {
+    let p = prepare(&run)?;
+    let stopper = &p.stopper;
+    let (outcome, memory_exceeded) =
+        p.rt.block_on(drive(&p.engine, &p.component, p.host, stopper));
     let label = &run.label;
     // A stop request explains whatever the guest did after it (e.g. the epoch trap).
     if let Some(reason) = stopper.reason() {
@@ -104,10 +156,7 @@ pub fn run(run: Run) -> anyhow::Result<u8> {
             }
             let what = match e.downcast_ref::<wasmtime::Trap>() {
                 Some(trap) => format!("{label} crashed: {trap}"),
-                None => format!(
-                    "{label} failed: {}",
-                    djinit_cli::one_line(&format!("{e:#}"))
-                ),
+                None => format!("{label} failed: {}", describe(&e)),
             };
             Err(Failure::new(ExitCode::Software, what).into())
         }
@@ -120,7 +169,7 @@ pub fn run(run: Run) -> anyhow::Result<u8> {
                 code,
                 format!(
                     "{label} is not a wasi:cli/command component djinit can run: {}",
-                    djinit_cli::one_line(&format!("{e:#}"))
+                    describe(&e)
                 ),
             )
             .into())
@@ -142,11 +191,7 @@ async fn drive(
     host: Host,
     stopper: &Stopper,
 ) -> (Outcome, bool) {
-    let mut store = Store::new(engine, host);
-    store.limiter(|h| &mut h.limits);
-    // Trap at the first epoch bump, which only a stop request makes.
-    store.set_epoch_deadline(1);
-    store.epoch_deadline_trap();
+    let mut store = store(engine, host);
     let outcome = {
         let call = async {
             let mut linker = Linker::<Host>::new(engine);
@@ -191,7 +236,8 @@ pub(crate) fn load(engine: &Engine, source: &Source, label: &str) -> anyhow::Res
                 Failure::new(
                     ExitCode::Software,
                     format!(
-                        "the embedded {label} component does not load ({e}): rebuild with `just build`"
+                        "the embedded {label} component does not load ({}): rebuild with `just build`",
+                        describe(&e)
                     ),
                 )
                 .into()
@@ -212,7 +258,8 @@ pub(crate) fn load(engine: &Engine, source: &Source, label: &str) -> anyhow::Res
                         Failure::new(
                             ExitCode::Data,
                             format!(
-                                "{shown} was precompiled for another djinit version or machine ({e}): precompile it again with this djinit's djinit-compile"
+                                "{shown} was precompiled for another djinit version or machine ({}): precompile it again with this djinit's djinit-compile",
+                                describe(&e)
                             ),
                         )
                         .into()
@@ -242,7 +289,7 @@ fn compile(engine: &Engine, bytes: &[u8], path: &std::path::Path) -> anyhow::Res
             format!(
                 "{} is not a component this engine accepts: {}",
                 path.display(),
-                djinit_cli::one_line(&format!("{e:#}"))
+                describe(&e)
             ),
         )
         .into()

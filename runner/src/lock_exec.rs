@@ -7,27 +7,33 @@
 //! grants (database variables, TCP to the database) and waiting rules (`-L`, `--lock-timeout`,
 //! progress lines naming the holder). The runner then runs CMD as an ordinary child process:
 //! NOT sandboxed, with the runner's environment, stdio and privileges (it is the user's own
-//! command). When CMD exits the runner releases the lock and exits with CMD's exit code
-//! (128+N when CMD was killed by signal N). If the runner dies, the database session ends and
-//! the server releases the lock.
+//! command), in a process group of its own ([`crate::child`]). When CMD exits the runner
+//! releases the lock and exits with CMD's exit code (128+N when CMD was killed by signal N).
+//!
+//! Stopping: SIGTERM/SIGINT and `--timeout` reach CMD's whole process group (SIGTERM, or SIGINT
+//! for SIGINT), SIGKILL follows after [`crate::child::GRACE`] (10 s) or at a second signal; the
+//! lock is released only once the group is gone; the exit code is then 143, 130 or 71. If the
+//! runner dies, the database session ends and the server releases the lock, and the kernel kills
+//! CMD (`PR_SET_PDEATHSIG`).
 
 use std::time::Duration;
 
-use anyhow::Context;
 use djinit_cli::{ExitCode, Failure};
-use wasmtime::component::{Linker, ResourceTable};
-use wasmtime::Store;
+use wasmtime::component::Linker;
 
-use crate::exec::{self, Host, Run};
-use crate::limits::MemoryLimit;
-use crate::policy;
-use crate::stop::Stopper;
+use crate::child::{self, Group};
+use crate::exec::{self, describe, Host, Run};
 
 wasmtime::component::bindgen!({
     path: "../wit",
     world: "lock-session-provider",
     exports: { default: async },
 });
+
+/// Releasing the lock: a statement and closing the session; after a stop request the rest of
+/// Kubernetes' grace period is short, and the lock goes with the session in any case.
+const RELEASE_LIMIT: Duration = Duration::from_secs(30);
+const RELEASE_LIMIT_STOPPING: Duration = Duration::from_secs(5);
 
 /// Split lockedmigrate's arguments at `--exec`: (the options for the lock, CMD and its args).
 /// `None` when there is no `--exec`.
@@ -43,7 +49,7 @@ pub fn split(args: &[String]) -> Option<(Vec<String>, Vec<String>)> {
 
 fn failure(f: exports::djinit::commands::lock_session::Failure) -> anyhow::Error {
     let code = ExitCode::from_code(i32::from(f.code)).unwrap_or(ExitCode::Software);
-    Failure::new(code, f.message).into()
+    Failure::new(code, djinit_cli::one_line(&f.message)).into()
 }
 
 /// Acquire through the component, run `cmd`, release; `cmd`'s exit code.
@@ -53,38 +59,30 @@ pub fn run(run: Run, lock_args: Vec<String>, cmd: Vec<String>) -> anyhow::Result
             djinit_cli::UsageError("--exec needs a command: --exec -- CMD ARGS...".into()).into(),
         );
     };
-    let engine = djinit_engine::engine()
-        .map_err(|e| anyhow::anyhow!("cannot configure the wasm engine: {e}"))?;
-    let stopper = Stopper::start(&engine, run.timeout)?;
-    let component = exec::load(&engine, &run.source, &run.label)?;
-    let wasi = policy::wasi_ctx(&run.argv, &run.env, &run.grants)?;
-    let limit = usize::try_from(run.memory_mib << 20).unwrap_or(usize::MAX);
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_io()
-        .enable_time()
-        .build()
-        .context("cannot start the event loop")?;
-    rt.block_on(async {
-        let mut store = Store::new(
-            &engine,
-            Host {
-                wasi,
-                table: ResourceTable::new(),
-                limits: MemoryLimit::new(limit),
-            },
-        );
-        store.limiter(|h| &mut h.limits);
-        store.set_epoch_deadline(1);
-        store.epoch_deadline_trap();
-        let mut linker = Linker::<Host>::new(&engine);
+    let p = exec::prepare(&run)?;
+    let stopper = &p.stopper;
+    let stopped = |what: &str| -> anyhow::Error {
+        let reason = stopper.reason().expect("stopped with a reason");
+        Failure::new(
+            reason.exit_code(),
+            format!("lockedmigrate --exec {}{what}", reason.describe()),
+        )
+        .into()
+    };
+    p.rt.block_on(async {
+        let mut store = exec::store(&p.engine, p.host);
+        let mut linker = Linker::<Host>::new(&p.engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)
-            .map_err(|e| anyhow::anyhow!("cannot link WASI: {e:#}"))?;
-        let provider = LockSessionProvider::instantiate_async(&mut store, &component, &linker)
+            .map_err(|e| anyhow::anyhow!("cannot link WASI: {}", describe(&e)))?;
+        let provider = LockSessionProvider::instantiate_async(&mut store, &p.component, &linker)
             .await
             .map_err(|e| {
                 Failure::new(
                     ExitCode::Software,
-                    format!("the lockedmigrate component has no lock-session export: {e:#}"),
+                    format!(
+                        "the lockedmigrate component has no lock-session export: {}",
+                        describe(&e)
+                    ),
                 )
             })?;
         let session = provider.djinit_commands_lock_session();
@@ -94,51 +92,92 @@ pub fn run(run: Run, lock_args: Vec<String>, cmd: Vec<String>) -> anyhow::Result
             r = session.call_acquire(&mut store, &lock_args) => Some(r),
         };
         let held = match acquired {
-            None => {
-                let reason = stopper.reason().expect("stopped with a reason");
+            None => return Err(stopped(" while waiting for the lock")),
+            Some(Err(_)) if store.data().limits.exceeded() => {
                 return Err(Failure::new(
-                    reason.exit_code(),
-                    format!("lockedmigrate --exec {}", reason.describe()),
+                    ExitCode::Limit,
+                    format!(
+                        "lockedmigrate --exec stopped: memory limit of {} MiB exceeded (--memory)",
+                        run.memory_mib
+                    ),
                 )
                 .into());
             }
-            Some(r) => r
-                .map_err(|e| {
-                    Failure::new(
-                        ExitCode::Software,
-                        format!("lockedmigrate component failed while taking the lock: {e:#}"),
-                    )
-                })?
-                .map_err(failure)?,
-        };
-        eprintln!("djinit: {held}; running {}", cmd.join(" "));
-        // The guest is idle meanwhile; its session keeps the lock.
-        let status = std::process::Command::new(&program)
-            .args(&cmd[1..])
-            .status();
-        // Bound the release: the session ends with the process in any case.
-        let released =
-            tokio::time::timeout(Duration::from_secs(30), session.call_release(&mut store)).await;
-        let status = status
-            .map_err(|e| Failure::new(ExitCode::NoInput, format!("cannot run {program}: {e}")))?;
-        match released {
-            Ok(Ok(Ok(()))) => eprintln!("djinit: advisory lock released"),
-            Ok(Ok(Err(f))) => eprintln!(
-                "djinit: releasing the lock failed ({}); it goes with the session",
-                f.message
-            ),
-            Ok(Err(e)) => {
-                eprintln!("djinit: releasing the lock failed ({e}); it goes with the session")
+            Some(Err(e)) => {
+                return Err(Failure::new(
+                    ExitCode::Software,
+                    format!(
+                        "lockedmigrate component failed while taking the lock: {}",
+                        describe(&e)
+                    ),
+                )
+                .into())
             }
-            Err(_) => eprintln!("djinit: releasing the lock timed out; it goes with the session"),
+            Some(Ok(r)) => r.map_err(failure)?,
+        };
+        // A stop request that came while the lock was being taken: do not start CMD.
+        let ended = if stopper.reason().is_some() {
+            None
+        } else {
+            eprintln!("djinit: {held}; running {}", cmd.join(" "));
+            // The guest is idle meanwhile; its session keeps the lock.
+            let mut group = match Group::spawn(&program, &cmd[1..]) {
+                Ok(g) => g,
+                Err(e) => {
+                    release(&mut store, session, RELEASE_LIMIT).await;
+                    return Err(Failure::new(
+                        ExitCode::NoInput,
+                        format!("cannot run {program}: {e}"),
+                    )
+                    .into());
+                }
+            };
+            Some(group.supervise(stopper).await)
+        };
+        if ended.as_ref().is_some_and(|e| e.survivors) {
+            eprintln!(
+                "djinit: processes of {program}'s group still exist {} s after SIGKILL (uninterruptible sleep?); releasing the lock anyway",
+                child::KILL_WAIT.as_secs()
+            );
         }
-        use std::os::unix::process::ExitStatusExt;
-        Ok(match (status.code(), status.signal()) {
-            (Some(c), _) => u8::try_from(c).unwrap_or(1),
-            (None, Some(sig)) => 128u8.saturating_add(u8::try_from(sig).unwrap_or(0)),
-            _ => 1,
-        })
+        // A stop request bumped the epoch: let the guest run again for the release.
+        store.set_epoch_deadline(1);
+        let limit = if stopper.reason().is_some() {
+            RELEASE_LIMIT_STOPPING
+        } else {
+            RELEASE_LIMIT
+        };
+        release(&mut store, session, limit).await;
+        match (stopper.reason(), ended) {
+            (Some(_), Some(e)) => Err(stopped(&format!("; {program} {}", e.describe()))),
+            (Some(_), None) => Err(stopped(&format!(" before {program} started"))),
+            (None, Some(e)) => Ok(e.exit_code()),
+            (None, None) => unreachable!("CMD runs unless stopped"),
+        }
     })
+}
+
+/// Release the lock, bounded by `limit`; one line on stderr says how it went.
+async fn release(
+    store: &mut wasmtime::Store<Host>,
+    session: &exports::djinit::commands::lock_session::Guest,
+    limit: Duration,
+) {
+    match tokio::time::timeout(limit, session.call_release(store)).await {
+        Ok(Ok(Ok(()))) => eprintln!("djinit: advisory lock released"),
+        Ok(Ok(Err(f))) => eprintln!(
+            "djinit: releasing the lock failed ({}); it goes with the session",
+            djinit_cli::one_line(&f.message)
+        ),
+        Ok(Err(e)) => eprintln!(
+            "djinit: releasing the lock failed ({}); it goes with the session",
+            describe(&e)
+        ),
+        Err(_) => eprintln!(
+            "djinit: releasing the lock took more than {} s; it goes with the session",
+            limit.as_secs()
+        ),
+    }
 }
 
 #[cfg(test)]

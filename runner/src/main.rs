@@ -1,14 +1,17 @@
 //! `djinit`: runs djinit's embedded command components, or any WASI command component, with
 //! least privilege. See `djinit --help`.
 
+mod child;
 mod cli;
 mod commands;
 mod embedded;
 mod exec;
+mod files;
 mod limits;
 mod lock_exec;
 mod net;
 mod policy;
+mod stdio;
 mod stop;
 
 use std::path::{Path, PathBuf};
@@ -38,13 +41,17 @@ fn run() -> anyhow::Result<u8> {
                     (n.to_string(), summary.to_string())
                 })
                 .collect();
-            print!("{}\n{}", cli::help(&commands), djinit_cli::exit::table());
+            stdio::print(&format!(
+                "{}\n{}",
+                cli::help(&commands),
+                djinit_cli::exit::table()
+            ));
             Ok(0)
         }
         Action::Version => {
             let names: Vec<&str> = embedded::names().collect();
-            println!(
-                "djinit {} (wasmtime 48.0.8, {}{}; commands: {})",
+            stdio::print(&format!(
+                "djinit {} (wasmtime 48.0.8, {}{}; commands: {})\n",
                 env!("CARGO_PKG_VERSION"),
                 djinit_engine::TARGET,
                 if djinit_engine::CAN_COMPILE {
@@ -57,7 +64,7 @@ fn run() -> anyhow::Result<u8> {
                 } else {
                     names.join(", ")
                 }
-            );
+            ));
             Ok(0)
         }
         Action::Command { name, args } => {
@@ -84,7 +91,7 @@ fn run() -> anyhow::Result<u8> {
                 .map(|c| (c.grants)(&args, &view))
                 .unwrap_or_default();
             grants.extend_with(&options);
-            let mut env = view.select(&grants.env);
+            let mut env = view.select(&grants.env)?;
             for (k, v) in &grants.env_set {
                 env.entry(k.clone()).or_insert_with(|| v.clone());
             }
@@ -126,7 +133,7 @@ fn run() -> anyhow::Result<u8> {
             let env = EnvView {
                 overrides: &options.env,
             }
-            .select(&[]);
+            .select(&[])?;
             let argv = std::iter::once(label.clone()).chain(args).collect();
             exec::run(Run {
                 label,

@@ -7,10 +7,12 @@
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
-use djinit_cli::UsageError;
+use djinit_cli::{ExitCode, Failure, UsageError};
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder};
 
+use crate::files::{self, FileMounts};
 use crate::net::NetPolicy;
+use crate::stdio;
 
 /// The host of a [`Target`] that matches every address (never from the command line).
 pub const ANY_HOST: &str = "*";
@@ -137,6 +139,9 @@ pub struct Grants {
     pub udp: Vec<Target>,
     /// Directories mounted.
     pub dirs: Vec<DirGrant>,
+    /// Files the component opens by path (TLS files, a password file), read-only; mounted by
+    /// [`crate::files`] (their directory, or a private copy when they link out of it).
+    pub files: Vec<String>,
     /// Variables the policy sets to a value it computed (dns-discover: the host's resolv.conf
     /// content). Host values of granted names and `--env` win over these.
     pub env_set: Vec<(String, String)>,
@@ -167,10 +172,27 @@ impl EnvView<'_> {
     }
 
     /// The variables the component gets: the granted names set in the host, then every `--env`.
-    pub fn select(&self, granted: &[String]) -> BTreeMap<String, String> {
+    /// A variable to pass on that is set but not UTF-8 is a configuration error (78): WASI
+    /// environment values are strings, and dropping it would make the command report it unset.
+    pub fn select(&self, granted: &[String]) -> Result<BTreeMap<String, String>, Failure> {
+        let host = |name: &str| match std::env::var(name) {
+            Ok(v) => Ok(Some(v)),
+            Err(std::env::VarError::NotPresent) => Ok(None),
+            Err(std::env::VarError::NotUnicode(_)) => Err(Failure::new(
+                ExitCode::Config,
+                format!(
+                    "{name}: not valid UTF-8 (WASI passes environment variables as UTF-8 text)"
+                ),
+            )),
+        };
+        let overridden = |name: &str| {
+            self.overrides
+                .iter()
+                .any(|g| g.name == name && g.value.is_some())
+        };
         let mut out = BTreeMap::new();
-        for name in granted {
-            if let Ok(v) = std::env::var(name) {
+        for name in granted.iter().filter(|n| !overridden(n)) {
+            if let Some(v) = host(name)? {
                 out.insert(name.clone(), v);
             }
         }
@@ -180,25 +202,29 @@ impl EnvView<'_> {
                     out.insert(g.name.clone(), v.clone());
                 }
                 None => {
-                    if let Ok(v) = std::env::var(&g.name) {
+                    if let Some(v) = host(&g.name)? {
                         out.insert(g.name.clone(), v);
                     }
                 }
             }
         }
-        out
+        Ok(out)
     }
 }
 
-/// The WASI context for one run: `argv`, the selected environment, the granted sockets and
-/// directories, inherited stdio.
+/// The WASI context for one run: `argv`, the selected environment, the granted sockets,
+/// directories and files, the runner's stdio (a closed stdout is not an error: [`crate::stdio`]).
+/// The [`FileMounts`] must live as long as the context (they may hold private copies).
 pub fn wasi_ctx(
     argv: &[String],
     env: &BTreeMap<String, String>,
     grants: &Grants,
-) -> anyhow::Result<WasiCtx> {
+) -> anyhow::Result<(WasiCtx, FileMounts)> {
     let mut b = WasiCtxBuilder::new();
-    b.inherit_stdio().args(argv);
+    b.inherit_stdin()
+        .stdout(stdio::Output::new(stdio::Which::Stdout))
+        .stderr(stdio::Output::new(stdio::Which::Stderr))
+        .args(argv);
     for (k, v) in env {
         b.env(k, v);
     }
@@ -212,7 +238,8 @@ pub fn wasi_ctx(
         let net = net.clone();
         Box::pin(async move { net.allows(addr, use_).await })
     });
-    for d in &grants.dirs {
+    let files = files::mount(&grants.files)?;
+    for d in grants.dirs.iter().chain(&files.dirs) {
         let perms = if d.writable {
             FsPerms::ReadWrite
         } else {
@@ -221,11 +248,15 @@ pub fn wasi_ctx(
         b.preopened_dir(&d.host, &d.guest, perms).map_err(|e| {
             anyhow::Error::new(djinit_cli::Failure::new(
                 djinit_cli::ExitCode::NoInput,
-                format!("cannot mount directory {}: {e}", d.host),
+                format!(
+                    "cannot mount directory {}: {}",
+                    d.host,
+                    crate::exec::describe(&e)
+                ),
             ))
         })?;
     }
-    Ok(b.build())
+    Ok((b.build(), files))
 }
 
 #[cfg(test)]
@@ -274,7 +305,7 @@ mod tests {
         let o = [EnvGrant::parse("DJINIT_TEST_X=1").unwrap()];
         let v = EnvView { overrides: &o };
         assert_eq!(v.get("DJINIT_TEST_X").as_deref(), Some("1"));
-        let sel = v.select(&["PATH".to_string()]);
+        let sel = v.select(&["PATH".to_string()]).unwrap();
         assert_eq!(sel.get("DJINIT_TEST_X").map(String::as_str), Some("1"));
         assert_eq!(sel.contains_key("PATH"), std::env::var("PATH").is_ok());
         assert_eq!(sel.len(), 1 + usize::from(std::env::var("PATH").is_ok()));

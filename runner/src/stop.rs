@@ -4,7 +4,8 @@
 //! Either records the first reason, bumps the engine epoch, which traps a guest busy computing
 //! at its next epoch check, and wakes the runner's event loop, which abandons a guest blocked in
 //! a host call (sleep, connect, socket read) at once. Threads, not the event loop, watch: a
-//! CPU-bound guest never yields to the event loop.
+//! CPU-bound guest never yields to the event loop. Signals after the first one are counted for
+//! [`Stopper::signalled_again`] (`--exec` kills its command's group at once on a second one).
 
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -50,6 +51,8 @@ pub struct Stopper(Arc<Inner>);
 struct Inner {
     reason: OnceLock<Reason>,
     wake: Notify,
+    /// Woken by each SIGINT/SIGTERM after the first stop request.
+    again: Notify,
     engine: Engine,
 }
 
@@ -60,6 +63,7 @@ impl Stopper {
         let stopper = Stopper(Arc::new(Inner {
             reason: OnceLock::new(),
             wake: Notify::new(),
+            again: Notify::new(),
             engine: engine.clone(),
         }));
         let mut signals = Signals::new([SIGINT, SIGTERM])?;
@@ -67,7 +71,11 @@ impl Stopper {
         std::thread::Builder::new()
             .name("djinit-signals".into())
             .spawn(move || {
-                if let Some(sig) = signals.forever().next() {
+                for sig in signals.forever() {
+                    if s.reason().is_some() {
+                        s.0.again.notify_one();
+                        continue;
+                    }
                     s.stop(if sig == SIGINT {
                         Reason::Interrupt
                     } else {
@@ -98,6 +106,12 @@ impl Stopper {
     /// Why the component was stopped, if it was.
     pub fn reason(&self) -> Option<Reason> {
         self.0.reason.get().copied()
+    }
+
+    /// Resolves at the next SIGINT/SIGTERM after the stop request (one that came in before this
+    /// is waited for counts as well).
+    pub async fn signalled_again(&self) {
+        self.0.again.notified().await;
     }
 
     /// Resolves once the component is to be stopped.

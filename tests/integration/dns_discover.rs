@@ -7,9 +7,10 @@
 //! 77 denied by the runner's policy, 78 no nameserver, 143 SIGTERM.
 
 use crate::harness::{
-    common_free_port, djinit, precompiled, python, run, workspace_root, DnsServer, Memcached,
-    Output,
+    common_free_port, djinit, precompiled, python, run, workspace_root, DnsServer, Malformation,
+    Memcached, Output,
 };
+use crate::runner::run_keeping_stdout;
 use djinit_tests::process::spawn;
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::path::Path;
@@ -141,6 +142,45 @@ fn nxdomain_servfail_and_timeout_are_distinct() {
         .assert_code(1)
         .assert_stderr_contains("0 endpoints found");
     run(dd(&dns, &["empty.test", "--min", "0"]), RUN_LIMIT).assert_success();
+}
+
+#[test]
+fn malformed_answers_exit_76_at_once() {
+    let dns = DnsServer::start();
+    for how in [
+        Malformation::CompressionLoop,
+        Malformation::ImpossibleCount,
+        Malformation::TruncatedRecord,
+    ] {
+        let name = format!("{how:?}.test").to_lowercase();
+        dns.set_addrs(&name, &[ip("127.0.0.2")]);
+        dns.set_malformed(&name, Some(how));
+        let mut c = dd(&dns, &[&name, "--timeout", "30"]);
+        // A wait for a valid reply would take 5 s per try and end in 75.
+        c.env("DJINIT_RESOLV_CONF", "options timeout:5 attempts:2\n");
+        let out = run(c, RUN_LIMIT);
+        out.assert_code(76)
+            .assert_stderr_contains("malformed reply");
+        assert!(
+            out.elapsed < Duration::from_secs(5),
+            "{how:?}: waited for a timeout\n{}",
+            out.report()
+        );
+    }
+}
+
+#[test]
+fn a_closed_stdout_is_not_a_crash() {
+    let dns = DnsServer::start();
+    dns.set_addrs("mc.test", &[ip("127.0.0.2")]);
+    // The reader is gone before the command writes (as after `| head -1`).
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let mut c = dd(&dns, &["mc.test"]);
+    c.stdout(writer);
+    let out = run_keeping_stdout(c);
+    assert_eq!(out.0, Some(0), "stderr: {}", out.1);
+    assert!(!out.1.contains("crashed"), "{}", out.1);
 }
 
 #[test]

@@ -610,3 +610,289 @@ fn exec_runs_django_under_the_lock_while_another_run_waits() {
         Some(0)
     );
 }
+
+// ---- --exec: signals, --timeout, the command's process group ------------------------------------
+
+/// `djinit [runner_args] lockedmigrate --exec -- sh -c SCRIPT` holding the lock on `postgres`.
+fn exec_sh(pg: &Cluster, runner_args: &[&str], script: &str) -> Command {
+    let mut cmd = djinit();
+    cmd.args(runner_args)
+        .args(["lockedmigrate", "--exec", "--", "sh", "-c", script])
+        .env("DATABASE_URL", pg.url_for("postgres", PASSWORD, "postgres"));
+    cmd
+}
+
+/// The pid a test command wrote to `path`, waiting for it to appear.
+fn pid_in(path: &Path) -> i32 {
+    let start = Instant::now();
+    loop {
+        if let Ok(text) = std::fs::read_to_string(path) {
+            if let Ok(pid) = text.trim().parse() {
+                return pid;
+            }
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "{} never written",
+            path.display()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Whether process `pid` is gone (or a zombie nobody reaped yet), waiting up to 5 s for it.
+fn gone(pid: i32) -> bool {
+    let start = Instant::now();
+    loop {
+        let state = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .ok()
+            .and_then(|s| s.rsplit_once(')').map(|(_, rest)| rest.trim().to_string()));
+        match state {
+            None => return true,
+            Some(s) if s.starts_with('Z') => return true,
+            Some(_) if start.elapsed() > Duration::from_secs(5) => return false,
+            Some(_) => std::thread::sleep(Duration::from_millis(20)),
+        }
+    }
+}
+
+/// One line per message: no wasm backtrace, no panic.
+fn one_line_messages(out: &Output) {
+    for bad in ["backtrace", "panicked", "\n    0:"] {
+        assert!(
+            !out.stderr.contains(bad),
+            "{bad:?} in stderr\n{}",
+            out.report()
+        );
+    }
+}
+
+#[test]
+fn exec_forwards_sigterm_and_sigint_to_the_command_and_what_it_started() {
+    let pg = Cluster::start(Auth::Scram);
+    for (signal, code, name) in [
+        (libc::SIGTERM, 143, "SIGTERM"),
+        (libc::SIGINT, 130, "SIGINT"),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path().display();
+        // The grandchild runs in the foreground: a non-interactive shell's `&` jobs ignore SIGINT.
+        let script = format!(
+            "echo $$ > {d}/child; sh -c 'echo $$ > {d}/grandchild; exec sleep 60'; echo after"
+        );
+        let running = djinit_tests::spawn(exec_sh(&pg, &[], &script));
+        let child = pid_in(&dir.path().join("child"));
+        let grandchild = pid_in(&dir.path().join("grandchild"));
+        running.signal(signal);
+        let sent = Instant::now();
+        let out = running.wait(RUN_LIMIT);
+        out.assert_code(code)
+            .assert_stderr_contains(&format!("stopped by {name}"))
+            .assert_stderr_contains("advisory lock released");
+        one_line_messages(&out);
+        // Forwarded at once, not killed after the grace period.
+        assert!(
+            sent.elapsed() < Duration::from_secs(8),
+            "{name}: {:?}\n{}",
+            sent.elapsed(),
+            out.report()
+        );
+        assert!(!out.stdout.contains("after"), "{}", out.report());
+        assert!(gone(child), "{name}: the command survived");
+        assert!(gone(grandchild), "{name}: its child survived");
+        assert_eq!(
+            pg.psql("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"),
+            "0"
+        );
+    }
+}
+
+#[test]
+fn exec_honours_the_runner_timeout() {
+    let pg = Cluster::start(Auth::Scram);
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().display();
+    let script = format!("echo $$ > {d}/child; sleep 30 & echo $! > {d}/grandchild; wait");
+    let out = run(exec_sh(&pg, &["--timeout", "3"], &script), RUN_LIMIT);
+    out.assert_code(71)
+        .assert_stderr_contains("wall-clock limit of 3 s")
+        .assert_stderr_contains("advisory lock released");
+    one_line_messages(&out);
+    assert!(out.elapsed < Duration::from_secs(20), "{}", out.report());
+    assert!(gone(pid_in(&dir.path().join("child"))));
+    assert!(gone(pid_in(&dir.path().join("grandchild"))));
+}
+
+#[test]
+fn exec_kills_a_command_that_ignores_sigterm_after_the_grace_period() {
+    let pg = Cluster::start(Auth::Scram);
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().display();
+    // Ignored signals stay ignored in children: sleep ignores SIGTERM too.
+    let script = format!(
+        "trap '' TERM; echo $$ > {d}/child; sleep 60 & echo $! > {d}/grandchild; wait; wait"
+    );
+    let running = djinit_tests::spawn(exec_sh(&pg, &[], &script));
+    let child = pid_in(&dir.path().join("child"));
+    let grandchild = pid_in(&dir.path().join("grandchild"));
+    running.signal(libc::SIGTERM);
+    let sent = Instant::now();
+    let out = running.wait(RUN_LIMIT);
+    out.assert_code(143)
+        .assert_stderr_contains("SIGKILL")
+        .assert_stderr_contains("advisory lock released");
+    one_line_messages(&out);
+    let took = sent.elapsed();
+    assert!(
+        took >= Duration::from_secs(9) && took < Duration::from_secs(30),
+        "{took:?}\n{}",
+        out.report()
+    );
+    assert!(gone(child) && gone(grandchild), "{}", out.report());
+}
+
+#[test]
+fn exec_leaves_no_process_behind_when_the_command_exits() {
+    let pg = Cluster::start(Auth::Scram);
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().display();
+    // The command exits at once, leaving a background job that would run on without the lock.
+    let script = format!("sleep 60 & echo $! > {d}/grandchild; exit 3");
+    let out = run(exec_sh(&pg, &[], &script), RUN_LIMIT);
+    out.assert_code(3)
+        .assert_stderr_contains("left running")
+        .assert_stderr_contains("advisory lock released");
+    assert!(out.elapsed < Duration::from_secs(9), "{}", out.report());
+    assert!(gone(pid_in(&dir.path().join("grandchild"))));
+}
+
+// ---- transaction control inside an atomic migration's SQL -----------------------------------
+
+/// Change migration `app.name`'s forward SQL statements with `edit`, then re-checksum the
+/// manifest (as if the exporter had written it).
+fn edit_forward_sql(bundle: &Path, app: &str, name: &str, edit: impl FnOnce(&mut Vec<String>)) {
+    let path = bundle.join("manifest.json");
+    let mut v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let m = v["migrations"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .find(|m| m["app"] == app && m["name"] == name)
+        .expect("migration in the bundle");
+    let sql = &mut m["forward"][0]["sql"];
+    let mut stmts: Vec<String> = serde_json::from_value(sql.take()).unwrap();
+    edit(&mut stmts);
+    *sql = serde_json::to_value(stmts).unwrap();
+    let sum = djinit_bundle::manifest::checksum_of(m);
+    m["checksum"] = sum.into();
+    let sum = djinit_bundle::manifest::checksum_of(&v);
+    v["checksum"] = sum.into();
+    std::fs::write(&path, serde_json::to_vec(&v).unwrap()).unwrap();
+}
+
+/// A fresh database `app` migrated with the fixture's bundle whose `library.0002` forward SQL
+/// was changed by `edit`.
+fn migrate_with_edited_0002(edit: impl FnOnce(&mut Vec<String>)) -> (Cluster, Output) {
+    let pg = Cluster::start(Auth::Scram);
+    let bundle = export("django_project");
+    edit_forward_sql(
+        bundle.path(),
+        "library",
+        "0002_author_email_published_idx",
+        edit,
+    );
+    pg.create_database("app");
+    let out = lockedmigrate(&pg, "app", bundle.path(), &[]);
+    (pg, out)
+}
+
+fn email_column(pg: &Cluster) -> String {
+    pg.psql_in(
+        "app",
+        "SELECT count(*) FROM information_schema.columns WHERE table_name = 'library_author' AND column_name = 'email'",
+    )
+}
+
+#[test]
+fn commit_inside_an_atomic_migration_is_refused_before_anything_is_applied() {
+    let (pg, out) = migrate_with_edited_0002(|s| s[0].push_str(" COMMIT;"));
+    out.assert_code(65)
+        .assert_stderr_contains("library.0002_author_email_published_idx")
+        .assert_stderr_contains("COMMIT")
+        .assert_stderr_contains("Nothing was applied");
+    // Refused up front: not even library.0001 or django_migrations.
+    assert_eq!(
+        pg.psql_in(
+            "app",
+            "SELECT count(*) FROM pg_class WHERE relname IN ('django_migrations', 'library_author')"
+        ),
+        "0"
+    );
+}
+
+#[test]
+fn sql_that_ends_the_transaction_unseen_is_reported_as_committed_not_rolled_back() {
+    // With standard_conforming_strings off, `'\''` is one quote for the server but an open
+    // literal for a lexer that assumes the default: the COMMIT gets past the up-front check.
+    let (pg, out) = migrate_with_edited_0002(|s| {
+        s[0].push_str(" SELECT '\\''; COMMIT; SELECT '';");
+        s.insert(0, "SET standard_conforming_strings = off".into());
+    });
+    out.assert_code(65)
+        .assert_stderr_contains("library.0002_author_email_published_idx")
+        .assert_stderr_contains("ended the migration's transaction");
+    assert!(
+        !out.stderr.contains("nothing of it was committed"),
+        "{}",
+        out.report()
+    );
+    // What the message says: the part before the COMMIT is committed, the migration unrecorded.
+    assert_eq!(email_column(&pg), "1");
+    assert_eq!(
+        pg.psql_in(
+            "app",
+            "SELECT count(*) FROM django_migrations WHERE app = 'library' AND name LIKE '0002%'"
+        ),
+        "0"
+    );
+}
+
+#[test]
+fn a_failing_atomic_migration_is_confirmed_rolled_back() {
+    let (pg, out) = migrate_with_edited_0002(|s| s.push("SELECT 1/0".into()));
+    out.assert_code(65)
+        .assert_stderr_contains("SQLSTATE 22012")
+        .assert_stderr_contains("rolled back: nothing of it was committed");
+    assert_eq!(email_column(&pg), "0");
+}
+
+// ---- the lock holder, seen from another role ---------------------------------------------------
+
+#[test]
+fn lock_holder_of_another_role_says_what_is_hidden_and_why() {
+    let pg = Cluster::start(Auth::Scram);
+    pg.create_database("app");
+    pg.create_user("deployer", PASSWORD);
+    let holder = Holder::start(&pg, "app");
+    let mut cmd = djinit();
+    cmd.args([
+        "lockedmigrate",
+        "--lock-timeout",
+        "1",
+        "--exec",
+        "--",
+        "true",
+    ])
+    .env("DATABASE_URL", pg.url_for("deployer", PASSWORD, "app"));
+    let out = run(cmd, RUN_LIMIT);
+    out.assert_code(75)
+        .assert_no_secret(PASSWORD)
+        .assert_stderr_contains("held by pid")
+        .assert_stderr_contains("role \"postgres\"")
+        .assert_stderr_contains("lock-holder-test")
+        .assert_stderr_contains("hidden from role \"deployer\"")
+        .assert_stderr_contains("pg_read_all_stats");
+    assert!(!out.stderr.contains("since ?"), "{}", out.report());
+    holder.release(&pg, "app");
+}

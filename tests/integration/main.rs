@@ -9,5 +9,6 @@ mod harness_selftest;
 mod hostile;
 mod lockedmigrate;
 mod runner;
+mod settings;
 mod tls;
 mod wait4db;

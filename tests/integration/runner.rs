@@ -5,9 +5,12 @@
 //! configuration says, so what the runner grants is observable from its exit code and message.
 
 use crate::harness::{
-    component, djinit, free_port, percent_encode, precompiled, run, Auth, Cluster, Output, PASSWORD,
+    component, djinit, free_port, percent_encode, precompiled, run, Auth, Cluster, DjangoProject,
+    Output, Pki, ServerCert, PASSWORD,
 };
-use std::process::Stdio;
+use std::os::unix::fs::symlink;
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// Every run is killed after this, so a hanging runner fails its test instead of hanging it.
@@ -268,4 +271,139 @@ fn run_file_needs_a_precompiled_component_or_says_how() {
     djinit_with(&[], &["run", "/nonexistent/x.cwasm"]).assert_code(66);
     let not_wasm = std::env::current_exe().unwrap().display().to_string();
     djinit_with(&[], &["run", &not_wasm]).assert_code(65);
+}
+
+// ---- a closed stdout ----------------------------------------------------------------------------
+
+/// Run `cmd` with the stdout it was given (e.g. a pipe nobody reads); (exit code, stderr).
+pub(crate) fn run_keeping_stdout(mut cmd: Command) -> (Option<i32>, String) {
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    let status = wait_at_most(&mut child, RUN_LIMIT);
+    assert!(start.elapsed() < RUN_LIMIT, "killed at the time limit");
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    (status.code(), err)
+}
+
+#[test]
+fn help_and_version_to_a_closed_pipe_exit_0() {
+    let mut cases: Vec<Vec<&str>> = vec![vec!["--help"], vec!["--version"]];
+    for c in [
+        "wait4db",
+        "dns-discover",
+        "ensureadmin",
+        "lockedmigrate",
+        "checkmigrations",
+    ] {
+        cases.push(vec![c, "--help"]);
+        cases.push(vec![c, "--version"]);
+    }
+    for args in cases {
+        // The reader is gone before anything is written (`| head -1` after its line).
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let mut cmd = djinit();
+        cmd.args(&args).stdout(writer);
+        let (code, stderr) = run_keeping_stdout(cmd);
+        assert_eq!(code, Some(0), "{args:?}: stderr: {stderr}");
+        assert!(stderr.is_empty(), "{args:?}: stderr: {stderr}");
+    }
+}
+
+// ---- files that are symlinks out of their directory -------------------------------------------
+
+/// `/etc/ssl/certs` as Debian lays it out, under `root`: `NAME.pem` links to
+/// `/usr/share/ca-certificates/...`, `HASH.0` to `NAME.pem`. Returns (the .pem, the hash link).
+fn certs_symlink_farm(root: &Path, ca: &Path) -> (String, String) {
+    let share = root.join("usr/share/ca-certificates/djinit");
+    let certs = root.join("etc/ssl/certs");
+    std::fs::create_dir_all(&share).unwrap();
+    std::fs::create_dir_all(&certs).unwrap();
+    std::fs::copy(ca, share.join("djinit_Test_CA.crt")).unwrap();
+    symlink(
+        share.join("djinit_Test_CA.crt"),
+        certs.join("djinit_Test_CA.pem"),
+    )
+    .unwrap();
+    symlink("djinit_Test_CA.pem", certs.join("5ed36f99.0")).unwrap();
+    // Neighbours the component is not meant to see.
+    std::fs::write(certs.join("ca-certificates.crt"), "not a certificate").unwrap();
+    (
+        certs.join("djinit_Test_CA.pem").display().to_string(),
+        certs.join("5ed36f99.0").display().to_string(),
+    )
+}
+
+#[test]
+fn sslrootcert_in_a_symlink_farm_is_followed_on_the_host() {
+    let pki = Pki::generate();
+    let pg = Cluster::builder().ssl(&pki, ServerCert::Good).start();
+    let root = tempfile::tempdir().unwrap();
+    let (pem, hash) = certs_symlink_farm(root.path(), &pki.ca());
+    for cert in [pem, hash] {
+        let url = format!(
+            "postgres://postgres:{}@localhost:{}/postgres?sslmode=verify-full&sslrootcert={cert}",
+            percent_encode(PASSWORD),
+            pg.port()
+        );
+        djinit_with(
+            &[("DATABASE_URL", &url)],
+            &["wait4db", "-s", "0", "-t", "10"],
+        )
+        .assert_success()
+        .assert_no_secret(PASSWORD);
+    }
+}
+
+#[test]
+fn password_file_in_a_kubernetes_secret_or_linked_from_elsewhere() {
+    let pg = Cluster::start(Auth::Scram);
+    let proj = DjangoProject::create(&[]);
+    let mut migrate = proj.manage(&["migrate", "-v", "0"]);
+    migrate.env("DATABASE_URL", pg.url());
+    run(migrate, RUN_LIMIT).assert_success();
+
+    // A Secret volume: KEY -> ..data/KEY, ..data -> ..<timestamp>/ (links inside the directory).
+    let root = tempfile::tempdir().unwrap();
+    let secret = root.path().join("secrets/admin");
+    let stamp = secret.join("..2026_01_01_00_00_00.123456789");
+    std::fs::create_dir_all(&stamp).unwrap();
+    std::fs::write(stamp.join("password"), format!("{PASSWORD}\n")).unwrap();
+    symlink("..2026_01_01_00_00_00.123456789", secret.join("..data")).unwrap();
+    symlink("..data/password", secret.join("password")).unwrap();
+    // ... and a link to it from another directory (out of its own).
+    let app = root.path().join("app");
+    std::fs::create_dir_all(&app).unwrap();
+    symlink(secret.join("password"), app.join("admin-password")).unwrap();
+
+    for (user, file) in [
+        ("k8s", secret.join("password")),
+        ("linked", app.join("admin-password")),
+    ] {
+        let file = file.display().to_string();
+        let out = djinit_with(
+            &[("DATABASE_URL", &pg.url())],
+            &["ensureadmin", "-u", user, "--password-file", &file],
+        );
+        out.assert_success().assert_no_secret(PASSWORD);
+        let mut check = proj.manage(&[
+            "shell",
+            "--no-imports",
+            "-c",
+            "import os; from django.contrib.auth import authenticate; \
+             print(authenticate(username=os.environ['U'], password=os.environ['P']) is not None)",
+        ]);
+        check
+            .env("DATABASE_URL", pg.url())
+            .env("U", user)
+            .env("P", PASSWORD);
+        let out = run(check, RUN_LIMIT);
+        out.assert_success();
+        assert_eq!(out.stdout.trim(), "True", "{user}: {}", out.report());
+    }
 }

@@ -4,7 +4,8 @@
 //!
 //! Written independently of the component's DNS code (its own tiny encoder/decoder), so the two
 //! cannot share a bug. Replies name their records with a compression pointer to the question,
-//! like real servers.
+//! like real servers. On demand a name's replies are malformed ([`Malformation`]), over UDP and
+//! TCP alike.
 
 use std::collections::{HashMap, HashSet};
 use std::io::{Read, Write};
@@ -29,6 +30,31 @@ struct Zone {
     truncate: HashSet<String>,
     /// Names that get no reply at all.
     silent: HashSet<String>,
+    /// Names whose replies are broken on purpose.
+    malformed: HashMap<String, Malformation>,
+}
+
+/// How a reply is broken (it needs at least one record: give the name an address).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Malformation {
+    /// The first record's owner name is a compression pointer to itself.
+    CompressionLoop,
+    /// ANCOUNT says 65535 records; the message holds what it holds.
+    ImpossibleCount,
+    /// The message ends two bytes into the last record's data (TC not set).
+    TruncatedRecord,
+}
+
+/// A UDP socket and a TCP listener on the same random port of 127.0.0.1 (a nameserver's
+/// pair): pick the UDP port, then try TCP on it.
+pub fn udp_and_tcp() -> (UdpSocket, TcpListener) {
+    (0..50)
+        .find_map(|_| {
+            let udp = UdpSocket::bind("127.0.0.1:0").ok()?;
+            let tcp = TcpListener::bind(udp.local_addr().ok()?).ok()?;
+            Some((udp, tcp))
+        })
+        .expect("a port free for UDP and TCP on 127.0.0.1")
 }
 
 /// The server; stops on drop.
@@ -47,14 +73,7 @@ fn key(name: &str) -> String {
 
 impl DnsServer {
     pub fn start() -> DnsServer {
-        // UDP and TCP on one port: pick the UDP port, then try TCP on it.
-        let (udp, tcp) = (0..50)
-            .find_map(|_| {
-                let udp = UdpSocket::bind("127.0.0.1:0").ok()?;
-                let tcp = TcpListener::bind(udp.local_addr().ok()?).ok()?;
-                Some((udp, tcp))
-            })
-            .expect("a port free for UDP and TCP on 127.0.0.1");
+        let (udp, tcp) = udp_and_tcp();
         let addr = udp.local_addr().unwrap();
         udp.set_read_timeout(Some(Duration::from_millis(50)))
             .unwrap();
@@ -138,6 +157,15 @@ impl DnsServer {
     /// Never answer `name` (a timeout for the client).
     pub fn set_silent(&self, name: &str, on: bool) {
         toggle(&mut self.zone.lock().unwrap().silent, name, on);
+    }
+
+    /// Break every reply for `name` in the way `how` says (`None`: answer normally again).
+    pub fn set_malformed(&self, name: &str, how: Option<Malformation>) {
+        let mut z = self.zone.lock().unwrap();
+        match how {
+            Some(m) => z.malformed.insert(key(name), m),
+            None => z.malformed.remove(&key(name)),
+        };
     }
 
     pub fn udp_queries(&self) -> usize {
@@ -253,6 +281,7 @@ fn answer(zone: &Mutex<Zone>, q: &[u8], udp: bool) -> Option<Vec<u8>> {
     out.extend_from_slice(&(records.len() as u16).to_be_bytes());
     out.extend_from_slice(&[0, 0, 0, 0]);
     out.extend_from_slice(question);
+    let first_record = out.len();
     for (t, data) in records {
         out.extend_from_slice(&[0xC0, 0x0C]);
         out.extend_from_slice(&t.to_be_bytes());
@@ -260,6 +289,17 @@ fn answer(zone: &Mutex<Zone>, q: &[u8], udp: bool) -> Option<Vec<u8>> {
         out.extend_from_slice(&5u32.to_be_bytes());
         out.extend_from_slice(&(data.len() as u16).to_be_bytes());
         out.extend_from_slice(&data);
+    }
+    if out.len() > first_record {
+        match z.malformed.get(&name) {
+            Some(Malformation::CompressionLoop) => {
+                out[first_record] = 0xC0 | (first_record >> 8) as u8;
+                out[first_record + 1] = first_record as u8;
+            }
+            Some(Malformation::ImpossibleCount) => out[6..8].copy_from_slice(&[0xFF, 0xFF]),
+            Some(Malformation::TruncatedRecord) => out.truncate(out.len() - 2),
+            None => {}
+        }
     }
     Some(out)
 }

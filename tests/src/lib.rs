@@ -42,7 +42,7 @@ pub use urlenc::encode as percent_encode;
 pub mod harness {
     pub use crate::cluster::{self, Auth, Builder, Cluster};
     pub use crate::django::{self, DjangoProject};
-    pub use crate::dns_server::DnsServer;
+    pub use crate::dns_server::{DnsServer, Malformation};
     pub use crate::fakes::{self, free_port, Fake};
     pub use crate::memcached::{common_free_port, Memcached};
     pub use crate::paths::{component, djinit, precompiled, python, target_dir, workspace_root};

@@ -29,7 +29,7 @@ fn run() -> anyhow::Result<()> {
     let opts = Options::parse(djinit_cli::Args::from_env(), &|k| std::env::var(k).ok())?;
     let log = Log::new(PROG, opts.common.verbosity);
     let bundle = djinit_bundle::wait::load(&opts.bundle)?;
-    let mut cfg = Config::from_env(&opts.common.database, &|k| std::env::var(k).ok())?;
+    let mut cfg = Config::from_process_env(&opts.common.database)?;
     cfg.application_name
         .get_or_insert_with(|| "djinit checkmigrations".into());
     let deadline = Deadline::after(opts.timeout);

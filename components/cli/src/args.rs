@@ -135,6 +135,15 @@ fn utf8(v: OsString) -> Result<String, UsageError> {
         .map_err(|v| UsageError(format!("argument {v:?} is not valid UTF-8")))
 }
 
+/// Write `text` to stdout for `--help`/`--version`, ignoring a reader that went away
+/// (`wait4db --help | head -1`): `print!` would panic on the broken pipe, and a component's panic
+/// is a crash (exit 70). Help that nobody reads is still help given: exit 0.
+pub fn print_quietly(text: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
+}
+
 /// The flags every command shares.
 #[derive(Debug, Clone)]
 pub struct Common {
@@ -164,14 +173,14 @@ impl Common {
         help: &str,
     ) -> Result<bool, UsageError> {
         if arg.is('h', "help") {
-            print!(
-                "{}\n{}",
-                help.trim_end_matches('\n').to_owned() + "\n",
+            print_quietly(&format!(
+                "{}\n\n{}",
+                help.trim_end_matches('\n'),
                 crate::exit::table()
-            );
+            ));
             std::process::exit(0);
         } else if arg.is_long("version") {
-            println!("{prog} (djinit) {}", env!("CARGO_PKG_VERSION"));
+            print_quietly(&format!("{prog} (djinit) {}\n", env!("CARGO_PKG_VERSION")));
             std::process::exit(0);
         } else if arg.is('d', "database") {
             let alias = args.value()?;

@@ -51,7 +51,9 @@ pub fn exit(code: ExitCode) -> std::process::ExitCode {
     std::process::ExitCode::from(code as u8)
 }
 
-/// Fold a message onto one line (server messages may contain newlines).
+/// Fold a message onto one line (server messages may contain newlines) and escape what a
+/// terminal would act on ([`escape_controls`]). Every line djinit prints goes through this or
+/// [`print_line`].
 pub fn one_line(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for (i, part) in s
@@ -62,7 +64,59 @@ pub fn one_line(s: &str) -> String {
         if i > 0 {
             out.push(' ');
         }
-        out.push_str(part.trim_end());
+        out.push_str(&escape_controls(part.trim_end()));
     }
     out
+}
+
+/// Print one line on stdout, control characters escaped: for lines that carry names from a
+/// file or the network (migration names from a bundle, rows of `django_migrations`).
+pub fn print_line(line: impl AsRef<str>) {
+    println!("{}", escape_controls(line.as_ref()));
+}
+
+/// `s` with control characters written out as escapes a terminal does not act on, readable:
+/// C0 and C1 controls and DEL as `\x1b`, tab as `\t`; the invisible Unicode characters that
+/// reorder or hide text (bidirectional overrides and isolates, line/paragraph separators) as
+/// `\u{202e}`. Text from a server, a DNS answer, a bundle or a file can carry `ESC[2J` or an
+/// OSC title sequence; printed raw, it would rewrite the operator's screen.
+pub fn escape_controls(s: &str) -> std::borrow::Cow<'_, str> {
+    fn hostile(c: char) -> bool {
+        c.is_control()
+            || matches!(c, '\u{200e}' | '\u{200f}' | '\u{2028}' | '\u{2029}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+    }
+    if !s.chars().any(hostile) {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        match c {
+            '\t' => out.push_str("\\t"),
+            c if c.is_control() && (c as u32) < 0x100 => {
+                out.push_str(&format!("\\x{:02x}", c as u32))
+            }
+            c if hostile(c) => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn terminal_escapes_are_written_out() {
+        assert_eq!(
+            one_line("boom\x1b[2J\x1b]0;owned\x07 at\r\n line 2\u{9b}\u{202e}"),
+            "boom\\x1b[2J\\x1b]0;owned\\x07 at  line 2\\x9b\\u{202e}"
+        );
+        assert_eq!(escape_controls("tab\there\x7f"), "tab\\there\\x7f");
+        assert_eq!(escape_controls("plain ünïcode ✓"), "plain ünïcode ✓");
+        assert!(matches!(
+            escape_controls("nothing to do"),
+            std::borrow::Cow::Borrowed(_)
+        ));
+    }
 }

@@ -1,4 +1,5 @@
-//! Progress lines on stderr, `prog: message`, filtered by `-v/--verbosity`.
+//! Progress lines on stderr, `prog: message`, filtered by `-v/--verbosity`, folded onto one line
+//! with control characters escaped ([`crate::one_line`]).
 //! Callers never pass credentials: connection settings are shown with `Config::describe()`.
 
 use std::time::{Duration, Instant};
@@ -76,9 +77,69 @@ impl Log {
         self.at(level, &msg);
     }
 
+    /// A handler for `djinit_pg::Client::on_notice`: each server notice as one line at
+    /// verbosity 2, at most [`NOTICES_PER_SECOND`] lines a second; the ones over that are
+    /// counted and the count printed with the next line shown (or when the handler is dropped
+    /// with the session). A statement raising 300,000 notices prints a few hundred lines and
+    /// keeps nothing in memory.
+    pub fn notices(&self) -> impl FnMut(&djinit_pg::DbError) + 'static {
+        let mut printer = NoticePrinter {
+            log: self.clone(),
+            window: Instant::now(),
+            shown: 0,
+            dropped: 0,
+        };
+        move |notice| printer.notice(notice)
+    }
+
     fn at(&self, level: u8, msg: &str) {
         if self.verbosity >= level {
             eprintln!("{}: {}", self.prog, crate::one_line(msg));
         }
+    }
+}
+
+/// The most notice lines [`Log::notices`] prints per second.
+pub const NOTICES_PER_SECOND: u32 = 20;
+
+struct NoticePrinter {
+    log: Log,
+    window: Instant,
+    shown: u32,
+    dropped: u64,
+}
+
+impl NoticePrinter {
+    fn notice(&mut self, notice: &djinit_pg::DbError) {
+        if self.log.verbosity < 2 {
+            return;
+        }
+        if self.window.elapsed() >= Duration::from_secs(1) {
+            self.window = Instant::now();
+            self.shown = 0;
+        }
+        if self.shown >= NOTICES_PER_SECOND {
+            self.dropped += 1;
+            return;
+        }
+        self.shown += 1;
+        self.flush_dropped();
+        self.log.detail(notice.to_string());
+    }
+
+    fn flush_dropped(&mut self) {
+        if self.dropped > 0 {
+            self.log.detail(format!(
+                "({} more server notices not shown: over {NOTICES_PER_SECOND} a second)",
+                self.dropped
+            ));
+            self.dropped = 0;
+        }
+    }
+}
+
+impl Drop for NoticePrinter {
+    fn drop(&mut self) {
+        self.flush_dropped();
     }
 }

@@ -121,15 +121,16 @@ impl DnsClient {
         deadline: Deadline,
     ) -> Result<Vec<Outcome>, DiscoverError> {
         let started = Instant::now();
-        let queries: Vec<(u16, RType, Vec<u8>)> = types
-            .iter()
-            .map(|&t| {
-                let id = self.next_id();
-                encode_query(id, name, t)
-                    .map(|q| (id, t, q))
-                    .map_err(|e| DiscoverError::Usage(e.to_string()))
-            })
-            .collect::<Result<_, _>>()?;
+        let mut queries: Vec<(u16, RType, Vec<u8>)> = Vec::with_capacity(types.len());
+        for &t in types {
+            // Distinct ids: a reply is matched to its query by id alone.
+            let mut id = self.next_id();
+            while queries.iter().any(|(q, _, _)| *q == id) {
+                id = self.next_id();
+            }
+            let q = encode_query(id, name, t).map_err(|e| DiscoverError::Usage(e.to_string()))?;
+            queries.push((id, t, q));
+        }
         let bind: SocketAddr = if server.is_ipv4() {
             "0.0.0.0:0".parse().unwrap()
         } else {
@@ -152,23 +153,28 @@ impl DnsClient {
         while replies.iter().any(Option::is_none) {
             match sock.recv(&mut buf) {
                 Ok(n) => {
-                    let Ok(msg) = Message::parse(&buf[..n]) else {
-                        // Keep waiting: a garbage datagram must not beat the real reply. If no
-                        // valid reply comes, this ends as a timeout.
+                    let datagram = &buf[..n];
+                    // Only the nameserver can send here (the socket is connected to it), and a
+                    // datagram carrying one of the random query ids with the response bit set is
+                    // its reply: a reply that does not parse, or does not answer the question
+                    // asked, is malformed (exit 76 at once, not a timeout). Anything else, such as
+                    // a stray datagram without our id, is ignored and waiting goes on.
+                    let Some(i) = reply_slot(datagram, &queries, &replies) else {
                         continue;
                     };
-                    for (i, (id, t, _)) in queries.iter().enumerate() {
-                        if replies[i].is_none()
-                            && msg.header.id == *id
-                            && !matches!(
-                                Answer::from_reply(&msg, *id, name, *t),
-                                Err(AnswerError::Unrelated(_))
-                            )
-                        {
-                            replies[i] = Some(msg);
-                            break;
-                        }
+                    let (id, t, _) = &queries[i];
+                    let malformed = |detail: String| DiscoverError::Malformed {
+                        server,
+                        name: name.into(),
+                        detail,
+                    };
+                    let msg = Message::parse(datagram).map_err(|e| malformed(e.to_string()))?;
+                    if let Err(AnswerError::Unrelated(why)) =
+                        Answer::from_reply(&msg, *id, name, *t)
+                    {
+                        return Err(malformed(format!("the reply to query {id}: {why}")));
                     }
+                    replies[i] = Some(msg);
                 }
                 Err(e)
                     if e.kind() == ErrorKind::WouldBlock || e.kind() == ErrorKind::Interrupted =>
@@ -192,7 +198,7 @@ impl DnsClient {
         for ((id, t, q), reply) in queries.iter().zip(replies) {
             let mut msg = reply.expect("loop ends when all replies are in");
             if msg.header.truncated {
-                msg = tcp_exchange(server, q, *id, deadline)?;
+                msg = tcp_exchange(server, name, q, *id, deadline)?;
             }
             out.push(match Answer::from_reply(&msg, *id, name, *t) {
                 Ok(a) => Outcome::Answer(a),
@@ -211,39 +217,81 @@ impl DnsClient {
     }
 }
 
-/// One query over TCP (after a truncated UDP reply).
+/// Which unanswered query `datagram` replies to: its id (first two bytes) is that query's and its
+/// response bit is set. Decided before parsing, so a malformed reply is still recognised.
+fn reply_slot(
+    datagram: &[u8],
+    queries: &[(u16, RType, Vec<u8>)],
+    replies: &[Option<Message>],
+) -> Option<usize> {
+    let [a, b, flags, ..] = *datagram else {
+        return None;
+    };
+    if flags & 0x80 == 0 {
+        return None;
+    }
+    let id = u16::from_be_bytes([a, b]);
+    queries
+        .iter()
+        .zip(replies)
+        .position(|((qid, _, _), r)| *qid == id && r.is_none())
+}
+
+/// One query over TCP (after a truncated UDP reply), every read and write bounded by `deadline`
+/// (a timeout is [`DiscoverError::Timeout`], exit 75).
 fn tcp_exchange(
     server: SocketAddr,
+    name: &str,
     query: &[u8],
     id: u16,
     deadline: Deadline,
 ) -> Result<Message, DiscoverError> {
+    let started = Instant::now();
     let what = |op: &str| format!("{op} nameserver {server} (TCP)");
+    let failed = |op: &str, e: std::io::Error| {
+        if matches!(e.kind(), ErrorKind::TimedOut | ErrorKind::WouldBlock) {
+            DiscoverError::Timeout {
+                name: name.into(),
+                servers: format!("{server} (TCP)"),
+                secs: started.elapsed().as_secs_f64(),
+            }
+        } else {
+            DiscoverError::io(what(op), e)
+        }
+    };
     let left = || match deadline.remaining() {
-        Some(d) if d.is_zero() => Err(DiscoverError::io(
-            what("waiting for"),
-            ErrorKind::TimedOut.into(),
-        )),
+        Some(d) if d.is_zero() => Err(failed("waiting for", ErrorKind::TimedOut.into())),
         Some(d) => Ok(d),
         None => Ok(Duration::from_secs(30)),
     };
-    let mut s = TcpStream::connect_timeout(&server, left()?)
-        .map_err(|e| DiscoverError::io(what("connecting to"), e))?;
+    let mut s =
+        TcpStream::connect_timeout(&server, left()?).map_err(|e| failed("connecting to", e))?;
     s.set_nodelay(true).ok();
     s.set_write_timeout(Some(left()?)).ok();
     let mut framed = Vec::with_capacity(query.len() + 2);
     framed.extend_from_slice(&(query.len() as u16).to_be_bytes());
     framed.extend_from_slice(query);
-    s.write_all(&framed)
-        .map_err(|e| DiscoverError::io(what("sending to"), e))?;
+    s.write_all(&framed).map_err(|e| failed("sending to", e))?;
+    // Each read gets only the time left: a read timeout applies per read call, so
+    // `read_exact` under one timeout lets a server trickling a byte at a time run for hours.
+    let mut read_full = |buf: &mut [u8]| -> Result<(), DiscoverError> {
+        let mut got = 0;
+        while got < buf.len() {
+            s.set_read_timeout(Some(left()?)).ok();
+            match s.read(&mut buf[got..]) {
+                Ok(0) => return Err(failed("reading from", ErrorKind::UnexpectedEof.into())),
+                Ok(n) => got += n,
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) => return Err(failed("reading from", e)),
+            }
+        }
+        Ok(())
+    };
     loop {
-        s.set_read_timeout(Some(left()?)).ok();
         let mut len = [0u8; 2];
-        s.read_exact(&mut len)
-            .map_err(|e| DiscoverError::io(what("reading from"), e))?;
+        read_full(&mut len)?;
         let mut body = vec![0u8; u16::from_be_bytes(len) as usize];
-        s.read_exact(&mut body)
-            .map_err(|e| DiscoverError::io(what("reading from"), e))?;
+        read_full(&mut body)?;
         let msg = Message::parse(&body).map_err(|e| DiscoverError::Malformed {
             server,
             name: String::new(),

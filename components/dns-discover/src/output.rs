@@ -33,14 +33,17 @@ pub fn write_atomic(path: &Path, content: &str) -> Result<(), DiscoverError> {
     })
 }
 
+/// Print the result. A reader that went away (`dns-discover mc | head -1`) is not an error: the
+/// output is dropped (under the djinit runner the write never fails for that reason at all).
 pub fn write_stdout(content: &str) -> Result<(), DiscoverError> {
     let mut out = std::io::stdout().lock();
-    out.write_all(content.as_bytes())
-        .and_then(|_| out.flush())
-        .map_err(|source| DiscoverError::Output {
+    match out.write_all(content.as_bytes()).and_then(|_| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        r => r.map_err(|source| DiscoverError::Output {
             path: "stdout".into(),
             source,
-        })
+        }),
+    }
 }
 
 #[cfg(test)]

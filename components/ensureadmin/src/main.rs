@@ -117,7 +117,7 @@ fn run() -> anyhow::Result<()> {
         Password::Plain(_) => log.detail("password validation skipped (--no-validate)"),
     }
 
-    let mut cfg = Config::from_env(&opts.common.database, &|k| std::env::var(k).ok())?;
+    let mut cfg = Config::from_process_env(&opts.common.database)?;
     cfg.application_name
         .get_or_insert_with(|| "djinit ensureadmin".into());
     log.detail(format!(

@@ -1,7 +1,10 @@
 //! Applying (or unapplying) one migration of the bundle, and recording it.
 //!
 //! Atomic migration: `BEGIN`, its statements, its guards, its `django_migrations` row(s),
-//! `COMMIT`: all or nothing, also when the process is killed (the server rolls back).
+//! `COMMIT`: all or nothing, also when the process is killed (the server rolls back). SQL that
+//! controls the transaction itself (`COMMIT;` in a `RunSQL`) is refused before anything is
+//! applied ([`refuse_transaction_control`]); after a failure the message says only what the
+//! server confirmed (see [`after_failure`]).
 //! Non-atomic migration: each statement on its own (autocommit), the row recorded after the last
 //! one succeeded. Values (app, name) are always bound parameters; only the exported SQL text and
 //! `BEGIN`/`COMMIT`/`ROLLBACK` go through the simple-query protocol.
@@ -10,6 +13,8 @@ use anyhow::Context;
 use djinit_bundle::{Migration, Step};
 use djinit_cli::{ExitCode, Failure, Log};
 use djinit_pg::Client;
+
+use crate::tx_control;
 
 const RECORD: &str = "INSERT INTO django_migrations (app, name, applied) VALUES ($1, $2, now())";
 const UNRECORD: &str = "DELETE FROM django_migrations WHERE app = $1 AND name = $2";
@@ -36,42 +41,96 @@ pub fn one(
         &m.forward
     };
     let what = if backwards { "unapplying" } else { "applying" };
+    if mode == Mode::Run {
+        refuse_transaction_control(m, steps)?;
+    }
     let in_tx = m.atomic || mode == Mode::Fake;
     if in_tx {
         client.batch("BEGIN")?;
     }
+    let mut committing = false;
     let result = (|| -> anyhow::Result<()> {
         if mode == Mode::Run {
             run_steps(client, m, steps, in_tx, log)?;
         }
-        record(client, m, backwards)
-    })();
-    match result {
-        Ok(()) => {
-            if in_tx {
-                client
-                    .batch("COMMIT")
-                    .with_context(|| format!("{what} {}: COMMIT failed", m.label()))?;
-            }
-            Ok(())
+        record(client, m, backwards)?;
+        if in_tx {
+            committing = true;
+            client.batch("COMMIT").context("COMMIT failed")?;
         }
-        Err(e) => {
-            if client.transaction_status() != b'I' {
-                let _ = client.batch("ROLLBACK");
+        Ok(())
+    })();
+    let Err(e) = result else {
+        return Ok(());
+    };
+    let done = if in_tx {
+        after_failure(client, &e, committing)
+    } else {
+        "non-atomic migration: statements before the failing one stay applied"
+    };
+    let code = e.chain().find_map(|c| {
+        c.downcast_ref::<djinit_pg::Error>()
+            .and_then(|p| p.code().map(str::to_string))
+    });
+    let sqlstate = code.map(|c| format!(" (SQLSTATE {c})")).unwrap_or_default();
+    Err(e.context(format!("{what} {} failed{sqlstate}; {done}", m.label())))
+}
+
+/// After a failure inside an atomic migration's transaction: roll back, and say what the server
+/// confirmed, never more. "Nothing of it was committed" only when the server acknowledged the
+/// `ROLLBACK` (or failed the `COMMIT` with an error, which rolls back).
+fn after_failure(client: &mut Client, e: &anyhow::Error, committing: bool) -> &'static str {
+    let server_refused = e.chain().any(|c| {
+        matches!(
+            c.downcast_ref::<djinit_pg::Error>(),
+            Some(djinit_pg::Error::Db(_))
+        )
+    });
+    match (committing, client.transaction_status()) {
+        (true, b'I') if server_refused => "the server rolled it back: nothing of it was committed",
+        (true, _) => {
+            "the connection failed during COMMIT, so whether it was committed is unknown: check django_migrations before running again"
+        }
+        (false, b'T' | b'E') => match client.batch("ROLLBACK") {
+            Ok(()) if client.transaction_status() == b'I' => {
+                "rolled back: nothing of it was committed"
             }
-            let done = if in_tx {
-                "nothing of it was committed"
-            } else {
-                "non-atomic migration: statements before the failing one stay applied"
-            };
-            let code = e.chain().find_map(|c| {
-                c.downcast_ref::<djinit_pg::Error>()
-                    .and_then(|p| p.code().map(str::to_string))
-            });
-            let sqlstate = code.map(|c| format!(" (SQLSTATE {c})")).unwrap_or_default();
-            Err(e.context(format!("{what} {} failed{sqlstate}; {done}", m.label())))
+            _ => {
+                "the rollback was not confirmed (the connection failed); the server rolls back a transaction whose session ends"
+            }
+        },
+        (false, _) => {
+            "its own SQL ended the migration's transaction: what ran before that point is committed, and the migration is not recorded"
         }
     }
+}
+
+/// Refuse an atomic migration whose SQL controls the transaction itself (exit 65), before
+/// anything of it runs: lockedmigrate runs it in one transaction, and a `COMMIT` inside would
+/// commit part of it.
+pub fn refuse_transaction_control(m: &Migration, steps: &[Step]) -> anyhow::Result<()> {
+    if !m.atomic {
+        return Ok(());
+    }
+    let found = steps
+        .iter()
+        .filter_map(|step| match step {
+            Step::Sql(stmts) => stmts.iter().find_map(|s| tx_control::find(s)),
+            _ => None,
+        })
+        .next();
+    if let Some(found) = found {
+        return Err(anyhow::Error::new(Failure::new(
+            ExitCode::Data,
+            format!(
+                "migration {} is atomic but its SQL controls the transaction itself ({}: `{}`): lockedmigrate runs an atomic migration in one transaction, and this would commit or undo part of it. Nothing was applied. Remove the statement, or make the migration non-atomic (`atomic = False`) and re-export",
+                m.label(),
+                found.command,
+                found.statement
+            ),
+        )));
+    }
+    Ok(())
 }
 
 fn run_steps(
@@ -94,7 +153,7 @@ fn run_steps(
                         return Err(anyhow::Error::new(Failure::new(
                             ExitCode::Data,
                             format!(
-                                "statement {} left the migration's transaction",
+                                "after statement {} the server reports no open transaction",
                                 first_line(s)
                             ),
                         )));

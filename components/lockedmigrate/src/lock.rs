@@ -68,15 +68,18 @@ pub fn acquire(
     }
 }
 
-/// Who holds lock `id` in this database, from pg_locks / pg_stat_activity.
+/// Who holds lock `id` in this database, from pg_locks / pg_stat_activity. The holder's client
+/// address, start time and state are visible only to its own role, members of that role and
+/// `pg_read_all_stats` (other roles see NULLs): then the line says so instead of printing `?`.
 pub fn holder(client: &mut Client, id: i64) -> anyhow::Result<String> {
     let key = id.to_string();
     let rows = client.query(
-        "SELECT a.pid::text, coalesce(a.application_name, ''), \
+        "SELECT a.pid::text, coalesce(a.usename::text, ''), coalesce(a.application_name, ''), \
+                (a.backend_start IS NOT NULL)::text, current_user::text, \
                 coalesce(host(a.client_addr), 'local socket'), \
-                to_char(a.backend_start AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), \
-                coalesce(a.state, '?'), \
-                extract(epoch FROM now() - coalesce(a.state_change, a.backend_start))::bigint::text \
+                coalesce(to_char(a.backend_start AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), ''), \
+                coalesce(a.state, 'unknown state'), \
+                coalesce(extract(epoch FROM now() - coalesce(a.state_change, a.backend_start))::bigint::text, '') \
          FROM pg_catalog.pg_locks l JOIN pg_catalog.pg_stat_activity a ON a.pid = l.pid \
          WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1 \
            AND l.database = (SELECT oid FROM pg_catalog.pg_database WHERE datname = current_database()) \
@@ -86,21 +89,29 @@ pub fn holder(client: &mut Client, id: i64) -> anyhow::Result<String> {
         &[Some(&key)],
     )?;
     Ok(match rows.first() {
-        None => {
-            "holder not visible (it may have just released it, or it is another role's session)"
-                .into()
-        }
+        None => "holder not visible (it may have just released it)".into(),
         Some(r) => {
-            let app = r.get(1).unwrap_or("");
-            format!(
-                "held by pid {} (application_name {:?}, client {}, connected since {}, {} for {}s)",
-                r.get(0).unwrap_or("?"),
-                app,
-                r.get(2).unwrap_or("?"),
-                r.get(3).unwrap_or("?"),
-                r.get(4).unwrap_or("?"),
-                r.get(5).unwrap_or("?"),
-            )
+            let col = |i| r.get(i).unwrap_or("");
+            let who = format!(
+                "held by pid {} (role {:?}, application_name {:?}",
+                col(0),
+                col(1),
+                col(2)
+            );
+            if col(3) == "true" {
+                format!(
+                    "{who}, client {}, connected since {}, {} for {}s)",
+                    col(5),
+                    col(6),
+                    col(7),
+                    col(8)
+                )
+            } else {
+                format!(
+                    "{who}); its client address, start time and state are hidden from role {:?}: pg_stat_activity shows them only to the holder's role, its members and pg_read_all_stats",
+                    col(4)
+                )
+            }
         }
     })
 }

@@ -9,20 +9,22 @@
 //! rows; release the lock by closing the session.
 
 mod apply;
+mod connection;
 mod lock;
 mod options;
 mod post_migrate;
 #[cfg(target_arch = "wasm32")]
 mod session;
+mod tx_control;
 
 use anyhow::Context;
 use djinit_bundle::graph::{plan, Graph, Key, Planned, Target};
 use djinit_bundle::{state, Bundle, Migration};
+use djinit_cli::print_line;
 use djinit_cli::{ExitCode, Failure, Log};
-use djinit_pg::{Client, Config, Deadline};
+use djinit_pg::{Client, Config};
 use options::Options;
 use std::collections::HashSet;
-use std::time::Duration;
 
 const PROG: &str = "lockedmigrate";
 
@@ -43,7 +45,7 @@ fn run() -> anyhow::Result<()> {
     let bundle =
         djinit_bundle::wait::load(opts.bundle.as_deref().unwrap_or(std::path::Path::new("")))?;
     let target = resolve_target(&bundle, opts.target())?;
-    let mut cfg = Config::from_env(&opts.common.database, &|k| std::env::var(k).ok())?;
+    let mut cfg = Config::from_process_env(&opts.common.database)?;
     cfg.application_name
         .get_or_insert_with(|| "djinit lockedmigrate".into());
     log.detail(format!(
@@ -53,10 +55,7 @@ fn run() -> anyhow::Result<()> {
         bundle.django,
         cfg.describe()
     ));
-    let connect_limit = cfg.connect_timeout.unwrap_or(Duration::from_secs(30));
-    let mut client = Client::connect(&cfg, Deadline::after(connect_limit))
-        .with_context(|| format!("connecting to {}", cfg.describe()))?;
-    client.set_deadline(Deadline::never());
+    let (mut client, _) = connection::open(&cfg, &opts, &log)?;
     check_server_version(&mut client, &bundle)?;
 
     let read_only = opts.plan || opts.check;
@@ -177,18 +176,18 @@ fn check_server_version(client: &mut Client, bundle: &Bundle) -> anyhow::Result<
 }
 
 fn print_plan(graph: &Graph<'_>, planned: &[Planned]) {
-    println!("Planned operations:");
+    print_line("Planned operations:");
     if planned.is_empty() {
-        println!("  No planned migration operations.");
+        print_line("  No planned migration operations.");
     }
     for p in planned {
         let m = graph.nodes[&p.key];
-        println!("{}", m.label());
+        print_line(m.label());
         for op in &m.operations {
             if p.backwards {
-                println!("    Undo {op}");
+                print_line(format!("    Undo {op}"));
             } else {
-                println!("    {op}");
+                print_line(format!("    {op}"));
             }
         }
     }
@@ -220,10 +219,11 @@ fn migrate(
             if let Some(what) = Migration::unguarded_python(steps).first() {
                 return Err(apply::needs_python(m, what));
             }
+            apply::refuse_transaction_control(m, steps)?;
         }
     }
     if out {
-        println!("Operations to perform:");
+        print_line("Operations to perform:");
         match target {
             Target::All | Target::App(_) => {
                 let mut apps: Vec<&str> = graph
@@ -235,21 +235,23 @@ fn migrate(
                     .map(|k| bundle.get(&k.0, &k.1).map(|m| m.app.as_str()).unwrap_or(""))
                     .collect();
                 apps.dedup();
-                println!(
+                print_line(format!(
                     "  Apply all migrations: {}",
                     if apps.is_empty() {
                         "(none)".into()
                     } else {
                         apps.join(", ")
                     }
-                );
+                ));
             }
-            Target::Zero(a) => println!("  Unapply all migrations: {a}"),
-            Target::Migration(a, n) => println!("  Target specific migration: {n}, from {a}"),
+            Target::Zero(a) => print_line(format!("  Unapply all migrations: {a}")),
+            Target::Migration(a, n) => {
+                print_line(format!("  Target specific migration: {n}, from {a}"))
+            }
         }
-        println!("Running migrations:");
+        print_line("Running migrations:");
         if planned.is_empty() {
-            println!("  No migrations to apply.");
+            print_line("  No migrations to apply.");
         }
     }
     if !planned.is_empty() && !state::table_exists(client)? {
@@ -276,7 +278,9 @@ fn migrate(
         } else {
             "Applying"
         };
-        apply::one(client, m, p.backwards, mode, log)?;
+        // The migration's own SQL may run for hours: no -t, but watched (connection.rs).
+        let task = format!("{} {}", verb.to_lowercase(), m.label());
+        client.unbounded(&task, |c| apply::one(c, m, p.backwards, mode, log))?;
         if out {
             let tail = match (mode, opts.fake) {
                 (apply::Mode::Fake, true) => " FAKED",
@@ -288,7 +292,7 @@ fn migrate(
             } else {
                 String::new()
             };
-            println!("  {verb} {}...{tail}{secs}", m.label());
+            print_line(format!("  {verb} {}...{tail}{secs}", m.label()));
         }
     }
     // The rows are those of the fully migrated project: added only when nothing is pending
@@ -338,7 +342,7 @@ fn prune(
     to_prune.sort();
     let out = log.verbosity() >= 1;
     if out {
-        println!("Pruning migrations:");
+        print_line("Pruning migrations:");
     }
     let blocked: Vec<&Migration> = bundle
         .migrations
@@ -346,14 +350,14 @@ fn prune(
         .filter(|m| m.replaces.iter().any(|r| to_prune.contains(&r)))
         .collect();
     if !blocked.is_empty() {
-        println!("  Cannot use --prune because the following squashed migrations have their 'replaces' attributes and may not be recorded as applied:");
+        print_line("  Cannot use --prune because the following squashed migrations have their 'replaces' attributes and may not be recorded as applied:");
         for m in blocked {
-            println!("    {}", m.label());
+            print_line(format!("    {}", m.label()));
         }
         return Ok(());
     }
     if to_prune.is_empty() && out {
-        println!("  No migrations to prune.");
+        print_line("  No migrations to prune.");
     }
     for (a, n) in to_prune {
         client.execute(
@@ -361,7 +365,7 @@ fn prune(
             &[Some(a), Some(n)],
         )?;
         if out {
-            println!("  Pruning {a}.{n} OK");
+            print_line(format!("  Pruning {a}.{n} OK"));
         }
     }
     Ok(())

@@ -7,9 +7,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 pub const HELP: &str = "\
-usage: lockedmigrate [-L LOCK_ID] [--lock-timeout SEC] [--bundle DIR] [--noinput] [-d ALIAS]
-                     [--fake] [--fake-initial] [--plan] [--check] [--prune] [-v {0,1,2,3}]
-                     [app_label] [migration_name]
+usage: lockedmigrate [-L LOCK_ID] [--lock-timeout SEC] [-t SEC] [--bundle DIR] [--noinput]
+                     [-d ALIAS] [--fake] [--fake-initial] [--plan] [--check] [--prune]
+                     [-v {0,1,2,3}] [app_label] [migration_name]
 
 Applies the migrations of a bundle exported with `manage.py djinit_export DIR` while holding a
 PostgreSQL advisory lock, so concurrent runs (every replica's init container) apply each
@@ -25,6 +25,13 @@ options:
                        command's, so both exclude each other)
       --lock-timeout SEC  give up (exit 75) when the lock is not ours within SEC (default: wait
                        forever); while waiting, a line every 5s names the holder
+  -t, --timeout SEC    give up (exit 75) when the server leaves any other question unanswered
+                       for SEC: connecting (also bounded by connect_timeout, default 30), each
+                       poll of the lock and each statement of lockedmigrate's own bookkeeping
+                       (default: 300). Not bounded by it: the lock wait (--lock-timeout) and
+                       the migrations' own SQL, which may run for hours; while a statement runs,
+                       a line every 5s says what it waits for (backend state, wait event, the
+                       sessions blocking it), and a dead connection ends the run (exit 69)
       --bundle DIR     the exported bundle (default: $DJINIT_MIGRATIONS)
       --fake           record (or unrecord) migrations without running their SQL
       --fake-initial   record initial migrations whose tables/columns all exist already
@@ -50,11 +57,19 @@ environment:
   DATABASE_URL, DATABASE_URL_<ALIAS>, PG* (see wait4db --help)
 ";
 
+/// `-t/--timeout` by default: 300 s. Generous, because a bookkeeping statement may wait for
+/// a lock another session holds on `django_migrations` or `django_content_type` (a deploy's
+/// other jobs); bounded, because a server that authenticated and then went silent would
+/// otherwise hold the init container forever (issue 9).
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
+
 #[derive(Debug)]
 pub struct Options {
     pub common: Common,
     pub lock_id: i64,
     pub lock_timeout: Option<Duration>,
+    /// `-t/--timeout`: the longest wait for any answer but the lock and the migrations' SQL.
+    pub timeout: Duration,
     /// `None` only with `--exec` (which needs no bundle).
     pub bundle: Option<PathBuf>,
     /// `--exec -- CMD ARGS...`: the command the runner runs while the lock is held.
@@ -77,6 +92,7 @@ impl Options {
             common: Common::default(),
             lock_id: 1000,
             lock_timeout: None,
+            timeout: DEFAULT_TIMEOUT,
             bundle: None,
             exec: None,
             fake: false,
@@ -95,6 +111,12 @@ impl Options {
             match &arg {
                 a if a.is('L', "lock-id") => o.lock_id = args.number()?,
                 a if a.is_long("lock-timeout") => o.lock_timeout = Some(args.seconds()?),
+                a if a.is('t', "timeout") => {
+                    o.timeout = args.seconds()?;
+                    if o.timeout.is_zero() {
+                        return Err(UsageError("-t/--timeout must be more than 0 seconds".into()));
+                    }
+                }
                 a if a.is_long("bundle") => bundle = Some(args.value()?),
                 a if a.is_long("fake") => o.fake = true,
                 a if a.is_long("fake-initial") => o.fake_initial = true,
@@ -167,6 +189,7 @@ mod tests {
         let o = parse(&[]).unwrap();
         assert_eq!(o.lock_id, 1000);
         assert_eq!(o.lock_timeout, None);
+        assert_eq!(o.timeout, Duration::from_secs(300));
         assert_eq!(o.bundle, Some(PathBuf::from("/env")));
         assert_eq!(o.target(), Target::All);
     }
@@ -203,5 +226,10 @@ mod tests {
         assert_eq!(o.exec, Some(vec!["python".to_string(), "-v".to_string()]));
         assert_eq!(o.bundle, None);
         assert!(parse(&["--exec"]).is_err());
+        assert_eq!(
+            parse(&["-t", "2.5"]).unwrap().timeout,
+            Duration::from_millis(2500)
+        );
+        assert!(parse(&["--timeout", "0"]).is_err());
     }
 }

@@ -2,8 +2,8 @@
 //! lock through this component, runs something natively, and releases it
 //! (`djinit lockedmigrate --exec -- CMD`). The session lives in this instance between the calls.
 
-use crate::lock;
 use crate::options::Options;
+use crate::{connection, lock};
 use djinit_cli::Log;
 use djinit_pg::{Client, Config, Deadline};
 use std::cell::RefCell;
@@ -21,6 +21,9 @@ thread_local! {
 }
 
 struct Provider;
+
+/// Unlocking is one statement; after this the session is closed anyway, which releases the lock.
+const RELEASE_LIMIT: Duration = Duration::from_secs(10);
 
 fn failure(e: anyhow::Error) -> Failure {
     Failure {
@@ -44,18 +47,12 @@ fn acquire(args: Vec<String>) -> anyhow::Result<String> {
         std::env::var(k).ok()
     })?;
     let log = Log::new("lockedmigrate", opts.common.verbosity);
-    let mut cfg = Config::from_env(&opts.common.database, &|k| std::env::var(k).ok())?;
+    let mut cfg = Config::from_process_env(&opts.common.database)?;
     cfg.application_name
         .get_or_insert_with(|| "djinit lockedmigrate --exec".into());
-    let limit = cfg.connect_timeout.unwrap_or(Duration::from_secs(30));
-    let mut client = Client::connect(&cfg, Deadline::after(limit))?;
-    client.set_deadline(Deadline::never());
+    // Every exchange bounded by -t (the lock wait polls); idle while CMD runs.
+    let (mut client, pid) = connection::open(&cfg, &opts, &log)?;
     lock::acquire(&mut client, opts.lock_id, opts.lock_timeout, &log)?;
-    let pid = client
-        .query("SELECT pg_backend_pid()::text", &[])?
-        .first()
-        .and_then(|r| r.get(0).map(str::to_string))
-        .unwrap_or_default();
     let what = format!(
         "advisory lock {} held by session pid {pid} on {}",
         opts.lock_id,
@@ -75,6 +72,8 @@ impl Guest for Provider {
             return Ok(());
         };
         let key = id.to_string();
+        // Bounded: a server that stopped answering must not hold the host's release forever.
+        client.set_deadline(Deadline::after(RELEASE_LIMIT));
         let r = client.query("SELECT pg_advisory_unlock($1::bigint)", &[Some(&key)]);
         client.close(); // ending the session releases the lock in any case
         r.map(drop).map_err(|e| failure(e.into()))

@@ -1,3 +1,4 @@
+use crate::config::ConfigError;
 use std::fmt;
 use std::io;
 
@@ -37,8 +38,9 @@ impl ErrorKind {
 /// carries a password or a connection URL.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("{0}")]
-    Config(String),
+    /// Bad or missing settings; never contains a setting's value (see [`ConfigError`]).
+    #[error(transparent)]
+    Config(#[from] ConfigError),
     #[error("{what} is not supported yet")]
     Unsupported { what: String },
     // I/O causes are folded into the message (not exposed as `source`), so a printed error
@@ -66,10 +68,12 @@ pub enum Error {
     #[error("authentication with {addr} failed: {detail}")]
     Auth { addr: String, detail: String },
     /// TLS failed at `step` (negotiating, the handshake, verifying the server certificate).
+    /// `during` and `step` are gerund phrases that follow "while" ("connecting", "doing the TLS
+    /// handshake"), never starting with a preposition of their own.
     /// `kind`: `Config` when the server refuses TLS that sslmode demands (or nothing in common),
     /// `Auth` when the server's certificate fails verification or ours is rejected, `Protocol`
     /// when the peer does not speak TLS. Never contains certificate contents.
-    #[error("TLS with {addr} failed {step}: {detail}")]
+    #[error("TLS with {addr} failed while {step}: {detail}")]
     Tls {
         addr: String,
         step: &'static str,
@@ -116,6 +120,9 @@ fn io_kind(e: &io::Error) -> ErrorKind {
     match e.kind() {
         io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock => ErrorKind::Timeout,
         io::ErrorKind::PermissionDenied => ErrorKind::Denied,
+        // The address can never be connected to (e.g. `0.0.0.0`, a multicast address; wasi-sockets
+        // says invalid-argument): retrying will not change the setting.
+        io::ErrorKind::InvalidInput | io::ErrorKind::Unsupported => ErrorKind::Config,
         _ => ErrorKind::Unavailable,
     }
 }
@@ -123,8 +130,14 @@ fn io_kind(e: &io::Error) -> ErrorKind {
 fn io_reason(e: &io::Error) -> String {
     match e.kind() {
         io::ErrorKind::ConnectionRefused => "connection refused".into(),
-        io::ErrorKind::ConnectionReset => "connection reset by peer".into(),
-        io::ErrorKind::UnexpectedEof => "server closed the connection".into(),
+        io::ErrorKind::ConnectionReset | io::ErrorKind::ConnectionAborted => {
+            "server closed the connection (reset)".into()
+        }
+        io::ErrorKind::UnexpectedEof | io::ErrorKind::BrokenPipe => {
+            "server closed the connection".into()
+        }
+        io::ErrorKind::NotConnected => "not connected".into(),
+        io::ErrorKind::InvalidInput => "invalid address (not one a client can connect to)".into(),
         io::ErrorKind::PermissionDenied => {
             "permission denied (not allowed by the host's network policy)".into()
         }
@@ -221,5 +234,55 @@ mod tests {
         assert!(e(io::ErrorKind::ConnectionRefused)
             .to_string()
             .contains("connection refused"));
+        // wasi-sockets' invalid-argument (e.g. connecting to 0.0.0.0): retrying cannot help.
+        assert_eq!(e(io::ErrorKind::InvalidInput).kind(), ErrorKind::Config);
+        for k in [
+            io::ErrorKind::BrokenPipe,
+            io::ErrorKind::UnexpectedEof,
+            io::ErrorKind::ConnectionReset,
+        ] {
+            assert!(e(k).to_string().contains("server closed the connection"));
+            assert!(e(k).is_transient());
+        }
+    }
+
+    /// Every step name follows "while" once: no "while while", "while during".
+    #[test]
+    fn steps_read_once_while() {
+        use crate::conn::tls::errors::{HANDSHAKE, NEGOTIATING, VERIFYING};
+        for step in [
+            HANDSHAKE,
+            NEGOTIATING,
+            VERIFYING,
+            "connecting",
+            "authenticating",
+        ] {
+            let addr = || "h:1".to_string();
+            for text in [
+                Error::Io {
+                    addr: addr(),
+                    during: step,
+                    io: io::ErrorKind::UnexpectedEof.into(),
+                }
+                .to_string(),
+                Error::Timeout {
+                    addr: addr(),
+                    during: step,
+                }
+                .to_string(),
+                Error::Tls {
+                    addr: addr(),
+                    step,
+                    detail: "d".into(),
+                    kind: ErrorKind::Protocol,
+                }
+                .to_string(),
+            ] {
+                assert_eq!(text.matches("while").count(), 1, "{text}");
+                for word in ["during", "while in", "while while"] {
+                    assert!(!text.contains(word), "{text}");
+                }
+            }
+        }
     }
 }

@@ -8,17 +8,22 @@
 //!   variables.
 //! - [`conn`]: the blocking [`Client`] over `std::net::TcpStream`, with TLS (rustls, ring) as libpq's
 //!   `sslmode` asks, SCRAM channel binding when possible. Every connect, read and write is bounded by
-//!   a [`Deadline`]; a server that accepts TCP and never answers cannot hang a command.
+//!   a [`Deadline`] and, per exchange, by a timeout; a server that accepts TCP and never answers
+//!   cannot hang a command. Reads of statements allowed to run for hours ([`Client::unbounded`])
+//!   are watched instead ([`conn::Watch`]).
 //! - [`retry`]: retrying transient failures (and only those) under a deadline.
 //!
 //! Security posture: passwords live in [`config::Secret`], whose `Debug`/`Display` print `***`; no
 //! error message of this crate contains a password or a full connection URL. Every value a command
-//! sends is a bound parameter ([`Client::query`]), never spliced into SQL text.
+//! sends is a bound parameter ([`Client::query`]), never spliced into SQL text. Server errors and
+//! notices are cut to a few KiB and have password hashes and the statement's parameter values
+//! redacted ([`proto::redact`]); messages are capped at 8 MiB and results at 16 MiB
+//! ([`proto::framing::MAX_MESSAGE_LEN`], [`proto::query::MAX_RESULT_LEN`]).
 //!
 //! ```no_run
 //! use djinit_pg::{config::Config, Client, Deadline};
 //! use std::time::Duration;
-//! let cfg = Config::from_env("default", &|k| std::env::var(k).ok())?;
+//! let cfg = Config::from_process_env("default")?;
 //! let mut client = Client::connect(&cfg, Deadline::after(Duration::from_secs(10)))?;
 //! let rows = client.query("SELECT $1::int + 1", &[Some("41")])?;
 //! assert_eq!(rows[0].get(0), Some("42"));

@@ -214,7 +214,9 @@ mod tests {
             |_| {},
             |_| {
                 n.set(n.get() + 1);
-                Err(Error::Config("bad".into()))
+                Err(Error::Config(crate::config::ConfigError::new(
+                    None, None, "bad",
+                )))
             },
         );
         assert!(matches!(r, Err(Error::Config(_))));

@@ -23,7 +23,7 @@ fn main() -> std::process::ExitCode {
 fn run() -> anyhow::Result<()> {
     let opts = Options::parse(djinit_cli::Args::from_env())?;
     let log = Log::new("wait4db", opts.common.verbosity);
-    let mut cfg = Config::from_env(&opts.common.database, &|k| std::env::var(k).ok())?;
+    let mut cfg = Config::from_process_env(&opts.common.database)?;
     cfg.application_name
         .get_or_insert_with(|| "djinit wait4db".into());
     log.detail(format!(

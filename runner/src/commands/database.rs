@@ -3,7 +3,7 @@
 
 use djinit_pg::config::{self, Config};
 
-use crate::policy::{DirGrant, EnvView, Grants, Target};
+use crate::policy::{EnvView, Grants, Target};
 
 /// The database alias in a command's arguments, as `djinit_cli::args::Common` reads it:
 /// `-d X`, `-dX`, `--database X`, `--database=X`; the last one wins; `default` when absent.
@@ -36,8 +36,8 @@ pub fn grants(alias: &str, env: &EnvView) -> Grants {
         return g;
     }
     g.env = config::env_vars(alias);
-    if let Ok(cfg) = Config::from_env(alias, &|k| env.get(k)) {
-        g.dirs = tls_dirs(&cfg);
+    if let Ok(cfg) = Config::from_env(alias, &|k| env.get(k).map(Into::into)) {
+        g.files = tls_files(&cfg);
         g.tcp = cfg
             .hosts
             .into_iter()
@@ -50,30 +50,20 @@ pub fn grants(alias: &str, env: &EnvView) -> Grants {
     g
 }
 
-/// The directories holding the TLS files the configuration names (`sslrootcert` unless
-/// `system`, `sslcert`, `sslkey`), each mounted read-only at the same path, so the component
-/// opens each file by the name it was given. WASI mounts directories, not files: keep
-/// certificates and keys in a directory of their own (as Kubernetes mounts a Secret). A
-/// directory that does not exist is not mounted; the component then reports the missing file.
-pub fn tls_dirs(cfg: &Config) -> Vec<DirGrant> {
+/// The TLS files the configuration names (`sslrootcert` unless `system`, `sslcert`, `sslkey`),
+/// read-only, each opened by the component by the name it was given. [`crate::files`] mounts
+/// their directory (WASI mounts directories, not files: keep certificates and keys in a
+/// directory of their own, as Kubernetes mounts a Secret), or a private copy of just these files
+/// when one is a symlink out of its directory (Debian's `/etc/ssl/certs/*.pem`). A file that does
+/// not exist is not mounted; the component then reports it.
+pub fn tls_files(cfg: &Config) -> Vec<String> {
     let root = cfg.sslrootcert.as_ref().filter(|r| *r != "system");
-    let mut dirs: Vec<DirGrant> = Vec::new();
-    for f in [root, cfg.sslcert.as_ref(), cfg.sslkey.as_ref()]
+    [root, cfg.sslcert.as_ref(), cfg.sslkey.as_ref()]
         .into_iter()
         .flatten()
-    {
-        if f.is_empty() {
-            continue;
-        }
-        let dir = match std::path::Path::new(f).parent() {
-            Some(p) if !p.as_os_str().is_empty() => p.to_string_lossy().into_owned(),
-            _ => ".".to_string(),
-        };
-        if std::path::Path::new(&dir).is_dir() && !dirs.iter().any(|d| d.host == dir) {
-            dirs.push(DirGrant::read_only(dir.clone(), dir));
-        }
-    }
-    dirs
+        .filter(|f| !f.is_empty())
+        .cloned()
+        .collect()
 }
 
 #[cfg(test)]
@@ -125,21 +115,15 @@ mod tests {
     }
 
     #[test]
-    fn tls_files_mount_their_directories_read_only() {
-        let dir = std::env::temp_dir();
-        let d = dir.to_string_lossy();
-        let url = format!(
-            "DATABASE_URL=postgres://u@db/app?sslmode=verify-full&sslrootcert={d}/ca.pem&sslcert={d}/c.pem&sslkey=/nonexistent-djinit/k.pem"
-        );
-        let o = [EnvGrant::parse(&url).unwrap()];
+    fn tls_files_are_granted_read_only() {
+        let url = "DATABASE_URL=postgres://u@db/app?sslmode=verify-full&sslrootcert=/d/ca.pem&sslcert=/d/c.pem&sslkey=/e/k.pem";
+        let o = [EnvGrant::parse(url).unwrap()];
         let g = grants("default", &EnvView { overrides: &o });
-        assert_eq!(
-            g.dirs,
-            vec![DirGrant::read_only(d.to_string(), d.to_string())]
-        );
+        assert_eq!(g.files, ["/d/ca.pem", "/d/c.pem", "/e/k.pem"]);
+        assert!(g.dirs.is_empty());
         let o = [EnvGrant::parse("DATABASE_URL=postgres://u@db/app?sslrootcert=system").unwrap()];
         assert!(grants("default", &EnvView { overrides: &o })
-            .dirs
+            .files
             .is_empty());
     }
 }

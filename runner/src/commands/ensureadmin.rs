@@ -3,15 +3,14 @@
 //! Grants: the database alias's environment variables and outbound TCP to its hosts (as
 //! `wait4db`), the `DJANGO_ADMIN_*` variables the command reads and Django's own
 //! `DJANGO_SUPERUSER_USERNAME/PASSWORD/EMAIL` (its fallbacks), and — only when a password file
-//! is named (`--password-file PATH`, else `$DJANGO_ADMIN_PASSWORD_FILE`) — that file's directory,
-//! read-only, at the same path. WASI mounts directories, not single files, so files next to the
-//! password file are readable too: mount the Secret with only that key (`items:` in the volume)
-//! to keep the component's view to the one file. No UDP, nothing writable.
-
-use std::path::Path;
+//! is named (`--password-file PATH`, else `$DJANGO_ADMIN_PASSWORD_FILE`) — that file, read-only,
+//! at the same path ([`crate::files`]: its directory, or a private copy when it is a symlink out
+//! of it). WASI mounts directories, not single files, so files next to the password file are
+//! readable too: mount the Secret with only that key (`items:` in the volume) to keep the
+//! component's view to the one file. No UDP, nothing writable.
 
 use super::{database, Command};
-use crate::policy::{DirGrant, EnvView, Grants};
+use crate::policy::{EnvView, Grants};
 
 pub const COMMAND: Command = Command {
     name: "ensureadmin",
@@ -72,13 +71,6 @@ fn password_file_arg(args: &[String]) -> Option<String> {
     found
 }
 
-/// The directory to mount for password file `path`: its parent, at the same (guest) path.
-fn password_dir(path: &str) -> Option<DirGrant> {
-    let parent = Path::new(path).parent()?.to_str()?;
-    let parent = if parent.is_empty() { "." } else { parent };
-    Some(DirGrant::read_only(parent, parent))
-}
-
 fn grants(args: &[String], env: &EnvView) -> Grants {
     let mut g = database::grants(&database::alias(args), env);
     g.env.extend(ENV.iter().map(|s| s.to_string()));
@@ -87,9 +79,7 @@ fn grants(args: &[String], env: &EnvView) -> Grants {
         env.get("DJANGO_ADMIN_PASSWORD_FILE")
             .filter(|v| !v.is_empty())
     });
-    if let Some(dir) = file.as_deref().and_then(password_dir) {
-        g.dirs.push(dir);
-    }
+    g.files.extend(file);
     g
 }
 
@@ -121,14 +111,6 @@ mod tests {
             password_file_arg(&v(&["--", "--password-file", "/x"])),
             None
         );
-        assert_eq!(
-            password_dir("/run/secrets/admin/password"),
-            Some(DirGrant::read_only(
-                "/run/secrets/admin",
-                "/run/secrets/admin"
-            ))
-        );
-        assert_eq!(password_dir("pw"), Some(DirGrant::read_only(".", ".")));
     }
 
     #[test]
@@ -145,11 +127,11 @@ mod tests {
         }
         assert_eq!(g.tcp.len(), 1);
         assert_eq!((g.tcp[0].host.as_str(), g.tcp[0].port), ("db", 5433));
-        assert_eq!(g.dirs, vec![DirGrant::read_only("/env/dir", "/env/dir")]);
+        assert_eq!(g.files, ["/env/dir/pw"]);
+        assert!(g.dirs.is_empty());
         assert!(g.udp.is_empty());
         // The flag wins over the variable.
         let g = grants(&v(&["--password-file", "/flag/pw"]), &env);
-        assert_eq!(g.dirs, vec![DirGrant::read_only("/flag", "/flag")]);
-        assert!(g.dirs.iter().all(|d| !d.writable));
+        assert_eq!(g.files, ["/flag/pw"]);
     }
 }

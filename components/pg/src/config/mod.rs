@@ -17,14 +17,25 @@
 //!
 //! Unix-domain sockets (a host starting with `/`) are refused: WASI has none.
 //! A missing `DATABASE_URL_<ALIAS>`, or no setting at all for `default`, is a configuration error.
+//!
+//! Every value is checked when the settings are read ([`Config::from_env`]): a port, a host, an
+//! sslmode, a variable that is not UTF-8, a NUL character anywhere (`%00`) are configuration
+//! errors before any connection is tried. Security posture: a configuration error
+//! ([`ConfigError`]) names the variable, the part and what was expected, and by construction
+//! never contains text from the settings (see [`error`] for why). The password is a [`Secret`].
 
+mod env;
+pub mod error;
 mod url;
+mod values;
 
-use crate::error::{Error, Result};
+pub use crate::proto::startup::ChannelBindingMode;
+pub use env::{check_alias, env_vars, url_var, Alias, Lookup, PG_ENV_VARS};
+pub use error::{ConfigError, Origin, Part};
+
+use crate::error::Result;
 use std::fmt;
 use std::time::Duration;
-
-pub(crate) use url::parse_url;
 
 /// A password. Never printed: `Debug` and `Display` show `***`.
 #[derive(Clone, PartialEq, Eq)]
@@ -64,19 +75,15 @@ pub enum SslMode {
 }
 
 impl SslMode {
-    pub fn parse(s: &str) -> Result<Self> {
-        Ok(match s {
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
             "disable" => SslMode::Disable,
             "allow" => SslMode::Allow,
             "prefer" => SslMode::Prefer,
             "require" => SslMode::Require,
             "verify-ca" => SslMode::VerifyCa,
             "verify-full" => SslMode::VerifyFull,
-            other => {
-                return Err(Error::Config(format!(
-                    "invalid sslmode {other:?} (expected disable, allow, prefer, require, verify-ca or verify-full)"
-                )))
-            }
+            _ => return None,
         })
     }
 
@@ -90,6 +97,14 @@ impl SslMode {
             SslMode::VerifyFull => "verify-full",
         }
     }
+}
+
+/// libpq's `sslnegotiation` (PostgreSQL 17): SSLRequest first, or TLS at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SslNegotiation {
+    #[default]
+    Postgres,
+    Direct,
 }
 
 /// One server to try: a host name or IP literal (IPv6 without brackets) and a port.
@@ -109,7 +124,7 @@ impl fmt::Display for HostPort {
     }
 }
 
-/// Resolved connection settings. `Debug` never shows the password.
+/// Resolved connection settings, every value checked. `Debug` never shows the password.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
     /// Tried in order; the first that accepts the connection is used (libpq semantics).
@@ -126,53 +141,37 @@ pub struct Config {
     pub sslrootcert: Option<String>,
     pub sslcert: Option<String>,
     pub sslkey: Option<String>,
-    pub channel_binding: Option<String>,
-    pub sslnegotiation: Option<String>,
+    /// Default `prefer`.
+    pub channel_binding: ChannelBindingMode,
+    pub sslnegotiation: SslNegotiation,
     /// Where the settings came from (`DATABASE_URL`, `DATABASE_URL_REPLICA`, `PG* variables`),
     /// for messages.
-    pub source: String,
+    pub source: Origin,
 }
 
-/// What a URL or the environment set; `None` = not set.
+/// What a URL or the environment set, each value checked; `None` = not set.
 #[derive(Debug, Default, Clone)]
 pub(crate) struct Partial {
     pub hosts: Option<Vec<String>>,
-    pub ports: Option<Vec<String>>,
+    /// `None` entries: the default port.
+    pub ports: Option<Vec<Option<u16>>>,
     pub user: Option<String>,
-    pub password: Option<String>,
+    pub password: Option<Secret>,
     pub dbname: Option<String>,
-    pub connect_timeout: Option<String>,
+    /// `Some(None)`: set to "no limit".
+    pub connect_timeout: Option<Option<Duration>>,
     pub application_name: Option<String>,
     pub options: Option<String>,
-    pub sslmode: Option<String>,
+    pub sslmode: Option<SslMode>,
     pub sslrootcert: Option<String>,
     pub sslcert: Option<String>,
     pub sslkey: Option<String>,
-    pub channel_binding: Option<String>,
-    pub sslnegotiation: Option<String>,
+    pub channel_binding: Option<ChannelBindingMode>,
+    pub sslnegotiation: Option<SslNegotiation>,
 }
 
 impl Partial {
-    /// Fill what `self` leaves unset from `other`.
-    fn or(self, other: Partial) -> Partial {
-        Partial {
-            hosts: self.hosts.or(other.hosts),
-            ports: self.ports.or(other.ports),
-            user: self.user.or(other.user),
-            password: self.password.or(other.password),
-            dbname: self.dbname.or(other.dbname),
-            connect_timeout: self.connect_timeout.or(other.connect_timeout),
-            application_name: self.application_name.or(other.application_name),
-            options: self.options.or(other.options),
-            sslmode: self.sslmode.or(other.sslmode),
-            sslrootcert: self.sslrootcert.or(other.sslrootcert),
-            sslcert: self.sslcert.or(other.sslcert),
-            sslkey: self.sslkey.or(other.sslkey),
-            channel_binding: self.channel_binding.or(other.channel_binding),
-            sslnegotiation: self.sslnegotiation.or(other.sslnegotiation),
-        }
-    }
-
+    /// Whether it names a server or an identity (not only, say, an sslmode).
     fn is_empty(&self) -> bool {
         self.hosts.is_none()
             && self.ports.is_none()
@@ -182,208 +181,113 @@ impl Partial {
     }
 }
 
-/// The libpq variables this crate reads, in the order documented above.
-pub const PG_ENV_VARS: &[&str] = &[
-    "PGHOST",
-    "PGPORT",
-    "PGUSER",
-    "PGPASSWORD",
-    "PGDATABASE",
-    "PGCONNECT_TIMEOUT",
-    "PGAPPNAME",
-    "PGOPTIONS",
-    "PGSSLMODE",
-    "PGSSLROOTCERT",
-    "PGSSLCERT",
-    "PGSSLKEY",
-    "PGCHANNELBINDING",
-    "PGSSLNEGOTIATION",
-];
-
-/// The environment variable holding the URL of database alias `alias`.
-pub fn url_var(alias: &str) -> String {
-    if alias == "default" {
-        "DATABASE_URL".to_string()
-    } else {
-        format!("DATABASE_URL_{}", alias.to_ascii_uppercase())
-    }
-}
-
-/// Every environment variable [`Config::from_env`] may read for `alias`.
-pub fn env_vars(alias: &str) -> Vec<String> {
-    let mut v = vec![url_var(alias)];
-    if alias == "default" {
-        v.extend(PG_ENV_VARS.iter().map(|s| s.to_string()));
-    }
-    v
-}
-
-/// Check a database alias given with `-d/--database`: letters, digits and `_`.
-pub fn check_alias(alias: &str) -> Result<()> {
-    if alias.is_empty() || !alias.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-        return Err(Error::Config(format!(
-            "invalid database alias {alias:?}: use letters, digits and '_'"
-        )));
-    }
-    Ok(())
-}
-
-fn pg_env(env: &dyn Fn(&str) -> Option<String>) -> Partial {
-    let get = |k: &str| env(k).filter(|v| !v.is_empty());
-    let list = |k: &str| get(k).map(|v| v.split(',').map(|s| s.trim().to_string()).collect());
-    Partial {
-        hosts: list("PGHOST"),
-        ports: list("PGPORT"),
-        user: get("PGUSER"),
-        password: get("PGPASSWORD"),
-        dbname: get("PGDATABASE"),
-        connect_timeout: get("PGCONNECT_TIMEOUT"),
-        application_name: get("PGAPPNAME"),
-        options: get("PGOPTIONS"),
-        sslmode: get("PGSSLMODE"),
-        sslrootcert: get("PGSSLROOTCERT"),
-        sslcert: get("PGSSLCERT"),
-        sslkey: get("PGSSLKEY"),
-        channel_binding: get("PGCHANNELBINDING"),
-        sslnegotiation: get("PGSSLNEGOTIATION"),
-    }
-}
-
 impl Config {
     /// Settings for database alias `alias` (`default` or another name given with `-d`), read
-    /// through `env` (e.g. `&|k| std::env::var(k).ok()`).
-    pub fn from_env(alias: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Config> {
-        check_alias(alias)?;
-        let var = url_var(alias);
-        let from_url = match env(&var).filter(|v| !v.trim().is_empty()) {
-            Some(u) => Some(parse_url(u.trim(), &var)?),
-            None => None,
+    /// through `env` (e.g. `&std::env::var_os`; commands use [`Config::from_process_env`]).
+    pub fn from_env(alias: &str, env: Lookup<'_>) -> Result<Config> {
+        let alias = Alias::new(alias)?;
+        let origin = Origin::Url(alias.clone());
+        let text = env::read(env, &alias.url_var(), &origin)?;
+        let mut p = match &text {
+            Some(u) => url::parse_url(u.trim(), &origin)?,
+            None => Partial::default(),
         };
-        if alias == "default" {
-            let pg = pg_env(env);
-            match from_url {
-                Some(p) => Self::finish(p.or(pg), var),
-                None if pg.is_empty() => Err(Error::Config(
-                    "no database configured: set DATABASE_URL (or the libpq variables PGHOST, PGDATABASE, ...)"
-                        .into(),
-                )),
-                None => Self::finish(pg, "PG* variables".into()),
-            }
-        } else {
-            match from_url {
-                Some(p) => Self::finish(p, var),
-                None => Err(Error::Config(format!(
-                    "database alias {alias:?} is not configured: set {var}"
-                ))),
-            }
+        if !alias.is_default() {
+            return match text {
+                Some(_) => Self::finish(p, origin),
+                None => Err(ConfigError::new(
+                    Some(origin),
+                    None,
+                    "not set (a database alias other than default needs its own URL)",
+                )
+                .into()),
+            };
+        }
+        env::fill_from_pg(&mut p, env)?;
+        match text {
+            Some(_) => Self::finish(p, origin),
+            None if p.is_empty() => Err(ConfigError::new(
+                None,
+                None,
+                "no database configured: set DATABASE_URL (or the libpq variables PGHOST, PGDATABASE, ...)",
+            )
+            .into()),
+            None => Self::finish(p, Origin::PgVars),
         }
     }
 
-    /// Settings from a URL alone (no environment), `source` naming it in messages.
-    pub fn from_url(url: &str, source: &str) -> Result<Config> {
-        Self::finish(parse_url(url, source)?, source.to_string())
+    /// Settings for `alias` from this process's environment.
+    pub fn from_process_env(alias: &str) -> Result<Config> {
+        Self::from_env(alias, &|k| std::env::var_os(k))
     }
 
-    fn finish(p: Partial, source: String) -> Result<Config> {
-        let bad = |what: String| Error::Config(format!("{source}: {what}"));
-        let hosts = p.hosts.unwrap_or_default();
-        let hosts = if hosts.is_empty() {
-            vec![String::new()]
-        } else {
-            hosts
-        };
+    /// Settings from a URL alone (no environment), named `DATABASE_URL` in messages.
+    pub fn from_url(url: &str) -> Result<Config> {
+        let origin = Origin::Url(Alias::default_alias());
+        Self::finish(url::parse_url(url, &origin)?, origin)
+    }
+
+    fn finish(p: Partial, source: Origin) -> Result<Config> {
+        let hosts = p
+            .hosts
+            .filter(|h| !h.is_empty())
+            .unwrap_or_else(|| vec![String::new()]);
         let ports = p.ports.unwrap_or_default();
         if ports.len() > 1 && ports.len() != hosts.len() {
-            return Err(bad(format!(
-                "{} ports given for {} hosts",
-                ports.len(),
-                hosts.len()
-            )));
+            return Err(ConfigError::new(Some(source), None, error::problem::PORT_COUNT).into());
         }
-        let mut list = Vec::with_capacity(hosts.len());
-        for (i, h) in hosts.iter().enumerate() {
-            let port = match ports.get(if ports.len() == 1 { 0 } else { i }) {
-                None => 5432,
-                Some(p) if p.is_empty() => 5432,
-                Some(p) => match p.parse::<u16>() {
-                    Ok(n) if n > 0 => n,
-                    _ => return Err(bad(format!("invalid port {p:?}"))),
-                },
-            };
-            let host = if h.is_empty() {
-                "localhost"
-            } else {
-                h.as_str()
-            };
-            if host.starts_with('/') || host.starts_with('@') {
-                return Err(bad(format!(
-                    "host {host:?} is a Unix-domain socket, which WASI cannot use: give a TCP host name or address"
-                )));
-            }
-            list.push(HostPort {
-                host: host.to_string(),
-                port,
-            });
-        }
+        let hosts = hosts
+            .into_iter()
+            .enumerate()
+            .map(|(i, h)| HostPort {
+                host: if h.is_empty() { "localhost".into() } else { h },
+                port: ports
+                    .get(if ports.len() == 1 { 0 } else { i })
+                    .copied()
+                    .flatten()
+                    .unwrap_or(5432),
+            })
+            .collect();
         let user = p.user.unwrap_or_else(|| "postgres".to_string());
         let dbname = p.dbname.unwrap_or_else(|| user.clone());
-        let connect_timeout = match p.connect_timeout {
-            None => None,
-            Some(s) => match s.trim().parse::<i64>() {
-                Ok(n) if n <= 0 => None,
-                Ok(n) => Some(Duration::from_secs(n.max(2) as u64)),
-                Err(_) => {
-                    return Err(bad(format!(
-                        "invalid connect_timeout {s:?} (whole seconds)"
-                    )))
-                }
-            },
-        };
-        let sslmode = match &p.sslmode {
-            Some(s) => SslMode::parse(s).map_err(|e| bad(e.to_string()))?,
+        let sslmode = match p.sslmode {
+            Some(m) => m,
             // libpq 16: sslrootcert=system makes verify-full the default.
             None if p.sslrootcert.as_deref() == Some("system") => SslMode::VerifyFull,
             None => SslMode::default(),
         };
-        if let Some(cb) = &p.channel_binding {
-            if crate::proto::startup::ChannelBindingMode::parse(cb).is_none() {
-                return Err(bad(format!(
-                    "invalid channel_binding {cb:?} (expected disable, prefer or require)"
-                )));
-            }
-        }
-        if let Some(n) = &p.sslnegotiation {
-            if n != "postgres" && n != "direct" {
-                return Err(bad(format!(
-                    "invalid sslnegotiation {n:?} (expected postgres or direct)"
-                )));
-            }
-        }
         Ok(Config {
-            hosts: list,
+            hosts,
             user,
-            password: p.password.map(Secret),
+            password: p.password,
             dbname,
-            connect_timeout,
+            connect_timeout: p.connect_timeout.flatten(),
             application_name: p.application_name,
             options: p.options,
             sslmode,
             sslrootcert: p.sslrootcert,
             sslcert: p.sslcert,
             sslkey: p.sslkey,
-            channel_binding: p.channel_binding,
-            sslnegotiation: p.sslnegotiation,
+            channel_binding: p.channel_binding.unwrap_or_default(),
+            sslnegotiation: p.sslnegotiation.unwrap_or_default(),
             source,
         })
     }
 
-    /// The parsed `channel_binding` (default `prefer`; invalid values were refused when the
-    /// settings were read).
-    pub fn channel_binding_mode(&self) -> crate::proto::startup::ChannelBindingMode {
+    /// The `channel_binding` setting (default `prefer`).
+    pub fn channel_binding_mode(&self) -> ChannelBindingMode {
         self.channel_binding
-            .as_deref()
-            .and_then(crate::proto::startup::ChannelBindingMode::parse)
-            .unwrap_or_default()
+    }
+
+    /// A configuration error about this configuration's `setting` (a libpq name such as
+    /// `sslrootcert`), for checks made after reading (TLS files).
+    pub fn error(&self, setting: &'static str, problem: &'static str) -> crate::Error {
+        ConfigError::new(
+            Some(self.source.clone()),
+            Some(Part::Setting(setting)),
+            problem,
+        )
+        .into()
     }
 
     /// `user@host:port/dbname` (first host), for messages. Never contains the password.

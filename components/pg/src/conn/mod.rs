@@ -1,4 +1,16 @@
 //! The blocking client: one session with one server, every operation under a [`Deadline`].
+//!
+//! Bounds: every read and write is bounded by the session's [`Deadline`] and, when set, by a
+//! per-exchange timeout ([`Client::set_timeout`]: sending one statement and reading all its
+//! results). [`Client::unbounded`] lifts the timeout for the reads of statements that may
+//! legitimately run for hours (a migration); such waits are not blind: a [`Watch`] is called
+//! every few seconds while any exchange waits, and can print progress and end a wait on a
+//! dead connection (lockedmigrate's checks `pg_stat_activity` on a second connection: see
+//! `components/lockedmigrate/src/watch.rs` for why that and not TCP keepalive).
+//!
+//! Server texts: errors and notices are cut to a few KiB per field, and password hashes and the
+//! failing statement's parameter values are redacted from them ([`crate::proto::redact`]).
+//! Notices are handed to [`Client::on_notice`] one by one, never collected.
 
 mod stream;
 pub(crate) mod tls;
@@ -6,17 +18,46 @@ mod transport;
 
 use crate::config::{Config, HostPort, SslMode};
 use crate::deadline::Deadline;
-use crate::error::{Error, Result};
+use crate::error::{DbError, Error, Result};
 use crate::proto::framing::Framer;
-use crate::proto::query::{self, Collector, Finished, QueryResult};
+use crate::proto::query::{self, Collector, Finished, QueryResult, Step};
 use crate::proto::startup::{Binding, Progress, Startup, StartupParams};
-use crate::proto::{Message, ProtoError};
+use crate::proto::{redact, Message, ProtoError};
 use bytes::BytesMut;
 use postgres_protocol::message::frontend;
+use std::time::{Duration, Instant};
 use stream::{Stream, Want};
 use tls::settings::TlsSettings;
 
 pub use crate::proto::query::{QueryResult as SimpleResult, Row};
+
+/// Watches the client's waits for the server (see the module comment).
+pub trait Watch {
+    /// How often [`Watch::waiting`] is called during one wait.
+    fn every(&self) -> Duration;
+
+    /// Called every [`Watch::every`] while an exchange waits for the server. An error ends the
+    /// wait with that error, and the session is not used again.
+    fn waiting(&mut self, wait: &Waiting<'_>) -> Result<()>;
+}
+
+/// One wait for the server, as a [`Watch`] sees it.
+#[derive(Debug)]
+pub struct Waiting<'a> {
+    /// The server (`host:port`).
+    pub addr: &'a str,
+    /// What the caller is doing, as given to [`Client::unbounded`]; `None` for bounded work.
+    pub task: Option<&'a str>,
+    /// Since the statement was sent.
+    pub waited: Duration,
+    /// Since the server last sent anything (notices count).
+    pub quiet: Duration,
+    /// The limit of this wait; `None` when unbounded.
+    pub limit: Option<Duration>,
+}
+
+/// What to do with a server notice (already redacted).
+pub type NoticeHandler = Box<dyn FnMut(&DbError)>;
 
 /// A PostgreSQL session. Dropping it sends Terminate.
 pub struct Client {
@@ -24,6 +65,15 @@ pub struct Client {
     framer: Framer,
     out: BytesMut,
     deadline: Deadline,
+    /// Per exchange, on top of `deadline`.
+    timeout: Option<Duration>,
+    /// Inside [`Client::unbounded`]: what the caller is doing.
+    task: Option<String>,
+    watch: Option<Box<dyn Watch>>,
+    /// When the watch is next called during the current exchange.
+    tick: Option<Instant>,
+    on_notice: Option<NoticeHandler>,
+    last_read: Instant,
     status: u8,
     broken: bool,
     server_version: Option<String>,
@@ -114,6 +164,12 @@ impl Client {
             framer: Framer::new(),
             out: BytesMut::with_capacity(1024),
             deadline,
+            timeout: None,
+            task: None,
+            watch: None,
+            tick: None,
+            on_notice: None,
+            last_read: Instant::now(),
             status: b'I',
             broken: false,
             server_version: None,
@@ -129,8 +185,8 @@ impl Client {
         let mut startup = Startup::new(&params, password, &mut c.out);
         startup.set_binding(binding);
         loop {
-            c.flush("starting up")?;
-            let msg = c.read_message("authenticating")?;
+            c.flush(c.deadline, "starting up")?;
+            let msg = c.read_message(c.deadline, Instant::now(), "authenticating")?;
             match startup.handle(msg, &mut c.out) {
                 Ok(Progress::Continue) => {}
                 Ok(Progress::Ready) => break,
@@ -142,13 +198,43 @@ impl Client {
         }
         c.server_version = startup.server_version.take();
         c.method = startup.method;
-        c.deadline = Deadline::never().min(c.deadline);
+        // The connect deadline stays in force until `set_deadline`: a probe (wait4db,
+        // checkmigrations) is one deadline for connecting and querying.
         Ok(c)
     }
 
     /// Bound every later read and write by `deadline`.
     pub fn set_deadline(&mut self, deadline: Deadline) {
         self.deadline = deadline;
+    }
+
+    /// Bound each later exchange (sending one statement and reading all its results) by
+    /// `timeout`, on top of the deadline; `None` for no per-exchange bound.
+    pub fn set_timeout(&mut self, timeout: Option<Duration>) {
+        self.timeout = timeout;
+    }
+
+    /// Call `watch` every [`Watch::every`] while an exchange waits for the server.
+    pub fn set_watch(&mut self, watch: Option<Box<dyn Watch>>) {
+        self.watch = watch;
+    }
+
+    /// Hand each server notice (NOTICE, WARNING, ... raised by a statement) to `handler`, with
+    /// hashes and the statement's parameter values redacted. Without a handler notices are
+    /// dropped. They are never collected: memory stays flat whatever a statement raises.
+    pub fn on_notice(&mut self, handler: impl FnMut(&DbError) + 'static) {
+        self.on_notice = Some(Box::new(handler));
+    }
+
+    /// Run `f` with the per-exchange timeout lifted for reading results: for statements that
+    /// may legitimately run for hours (a migration). Writes stay bounded (a server that does not
+    /// read a statement is stuck whatever it executes) and so does the deadline. `task` says
+    /// what the wait is for, to the [`Watch`], which is what notices a dead connection here.
+    pub fn unbounded<T>(&mut self, task: &str, f: impl FnOnce(&mut Client) -> T) -> T {
+        let outer = self.task.replace(task.to_string());
+        let r = f(self);
+        self.task = outer;
+        r
     }
 
     pub fn deadline(&self) -> Deadline {
@@ -182,22 +268,23 @@ impl Client {
         self.status
     }
 
-    /// Run one statement with bound text parameters and return its rows.
+    /// Run one statement with bound text parameters and return its rows. The values of
+    /// `params` are redacted from the server's error and notices (see the module comment).
     pub fn query(&mut self, sql: &str, params: &[Option<&str>]) -> Result<Vec<Row>> {
-        let mut r = self.run(|out| query::encode_extended(sql, params, out))?;
+        let mut r = self.run(|out| query::encode_extended(sql, params, out), params)?;
         Ok(r.pop().map(|r| r.rows).unwrap_or_default())
     }
 
     /// Run one statement with bound text parameters and return the rows it affected.
     pub fn execute(&mut self, sql: &str, params: &[Option<&str>]) -> Result<u64> {
-        let r = self.run(|out| query::encode_extended(sql, params, out))?;
+        let r = self.run(|out| query::encode_extended(sql, params, out), params)?;
         Ok(r.last().map(QueryResult::affected).unwrap_or(0))
     }
 
     /// Run fixed SQL text, possibly several statements, without parameters. Never splice values
     /// into `sql`: use [`Client::query`] for anything that carries data.
     pub fn simple_query(&mut self, sql: &str) -> Result<Vec<QueryResult>> {
-        self.run(|out| query::encode_simple(sql, out))
+        self.run(|out| query::encode_simple(sql, out), &[])
     }
 
     /// [`Client::simple_query`] ignoring the results.
@@ -211,6 +298,7 @@ impl Client {
     fn run(
         &mut self,
         encode: impl FnOnce(&mut BytesMut) -> std::result::Result<(), ProtoError>,
+        sent: &[Option<&str>],
     ) -> Result<Vec<QueryResult>> {
         if self.broken {
             return Err(Error::Protocol {
@@ -220,21 +308,39 @@ impl Client {
             });
         }
         encode(&mut self.out).map_err(|e| self.proto_error(e, "sending a query"))?;
-        self.flush("sending a query")?;
+        let started = Instant::now();
+        let bounded = match self.timeout {
+            Some(t) => self.deadline.min(Deadline::after(t)),
+            None => self.deadline,
+        };
+        let reading = if self.task.is_some() {
+            self.deadline
+        } else {
+            bounded
+        };
+        self.tick = self.watch.as_ref().map(|w| started + w.every());
+        self.flush(bounded, "sending a query")?;
         let mut collector = Collector::new();
         loop {
-            let msg = self.read_message("waiting for query results")?;
+            let msg = self.read_message(reading, started, "waiting for query results")?;
             match collector.handle(msg, &mut self.out) {
-                Ok(None) => {
+                Ok(Step::More) => {
                     if !self.out.is_empty() {
-                        self.flush("answering the server")?;
+                        self.flush(bounded, "answering the server")?;
                     }
                 }
-                Ok(Some(Finished {
-                    results, status, ..
-                })) => {
+                Ok(Step::Notice(mut notice)) => {
+                    if let Some(handler) = self.on_notice.as_mut() {
+                        redact::db_error(&mut notice, sent);
+                        handler(&notice);
+                    }
+                }
+                Ok(Step::Done(Finished { results, status })) => {
                     self.status = status;
-                    return results.map_err(Error::Db);
+                    return results.map_err(|mut e| {
+                        redact::db_error(&mut e, sent);
+                        Error::Db(e)
+                    });
                 }
                 Err(e) => {
                     self.broken = true;
@@ -244,11 +350,11 @@ impl Client {
         }
     }
 
-    fn flush(&mut self, during: &'static str) -> Result<()> {
+    fn flush(&mut self, deadline: Deadline, during: &'static str) -> Result<()> {
         if self.out.is_empty() {
             return Ok(());
         }
-        let r = self.transport.write_all(&self.out, self.deadline, during);
+        let r = self.transport.write_all(&self.out, deadline, during);
         self.out.clear();
         if r.is_err() {
             self.broken = true;
@@ -256,7 +362,14 @@ impl Client {
         r
     }
 
-    fn read_message(&mut self, during: &'static str) -> Result<Message> {
+    /// The next message, reading until `deadline`; with a [`Watch`], in slices ending at
+    /// `self.tick`, calling it at each (`started`: when the statement was sent).
+    fn read_message(
+        &mut self,
+        deadline: Deadline,
+        started: Instant,
+        during: &'static str,
+    ) -> Result<Message> {
         let mut chunk = [0u8; 8192];
         loop {
             match self.framer.next_message() {
@@ -267,8 +380,36 @@ impl Client {
                     return Err(self.proto_error(e, during));
                 }
             }
-            match self.transport.read_some(&mut chunk, self.deadline, during) {
-                Ok(n) => self.framer.feed(&chunk[..n]),
+            let slice = match self.tick {
+                Some(t) => deadline.min(Deadline::at(t)),
+                None => deadline,
+            };
+            match self.transport.read_some(&mut chunk, slice, during) {
+                Ok(n) => {
+                    self.last_read = Instant::now();
+                    self.framer.feed(&chunk[..n]);
+                }
+                Err(Error::Timeout { .. }) if self.tick.is_some() && !deadline.passed() => {
+                    let Some(mut watch) = self.watch.take() else {
+                        continue;
+                    };
+                    let limit = deadline
+                        .instant()
+                        .map(|d| d.saturating_duration_since(started));
+                    let r = watch.waiting(&Waiting {
+                        addr: self.transport.addr(),
+                        task: self.task.as_deref(),
+                        waited: started.elapsed(),
+                        quiet: self.last_read.max(started).elapsed(),
+                        limit,
+                    });
+                    self.tick = Some(Instant::now() + watch.every());
+                    self.watch = Some(watch);
+                    if let Err(e) = r {
+                        self.broken = true;
+                        return Err(e);
+                    }
+                }
                 Err(e) => {
                     self.broken = true;
                     return Err(e);

@@ -16,7 +16,10 @@ pub(crate) struct Transport {
 
 impl Transport {
     /// Resolve `hp` and connect to its addresses in order until one accepts, each attempt bounded
-    /// by the deadline and by `per_attempt` (libpq's connect_timeout).
+    /// by the deadline and by `per_attempt` (libpq's connect_timeout). An IPv4-mapped IPv6
+    /// address (`::ffff:10.0.0.1`, literal or resolved) is the IPv4 host: wasi-sockets refuses
+    /// mapped addresses with "invalid argument" (wasmtime 48, measured), and on every system an
+    /// IPv4 socket reaches the same server.
     pub fn connect(
         hp: &HostPort,
         deadline: Deadline,
@@ -24,13 +27,14 @@ impl Transport {
     ) -> Result<Transport> {
         let name = hp.to_string();
         let addrs: Vec<SocketAddr> = match hp.host.parse::<std::net::IpAddr>() {
-            Ok(ip) => vec![SocketAddr::new(ip, hp.port)],
+            Ok(ip) => vec![SocketAddr::new(ip.to_canonical(), hp.port)],
             Err(_) => (hp.host.as_str(), hp.port)
                 .to_socket_addrs()
                 .map_err(|io| Error::Resolve {
                     host: hp.host.clone(),
                     io,
                 })?
+                .map(|a| SocketAddr::new(a.ip().to_canonical(), a.port()))
                 .collect(),
         };
         let mut last = None;
@@ -51,7 +55,7 @@ impl Transport {
                         during: "connecting",
                     })
                 }
-                Some(d) => TcpStream::connect_timeout(&addr, d),
+                Some(d) => TcpStream::connect_timeout(&addr, d).and_then(connected),
                 None => TcpStream::connect(addr),
             };
             match result {
@@ -128,6 +132,7 @@ impl Transport {
     }
 
     fn io_error(&self, e: io::Error, during: &'static str) -> Error {
+        let e = wasi_reset(e);
         if is_timeout(&e) {
             Error::Timeout {
                 addr: self.addr.clone(),
@@ -140,6 +145,34 @@ impl Transport {
                 io: e,
             }
         }
+    }
+}
+
+/// `connect_timeout` on wasm32-wasip2 returns a socket whose connect failed while it waited
+/// (wasi-libc's poll reports it writable): the failure is only the socket's pending error
+/// (`SO_ERROR`), and every later read or write says `Socket not connected (os error 53)`.
+/// Measured under wasmtime 48 for a refused port: `take_error()` = `ConnectionRefused`,
+/// `peer_addr()` = `NotConnected`. Natively both are clean after a successful connect.
+fn connected(stream: TcpStream) -> io::Result<TcpStream> {
+    if let Some(e) = stream.take_error()? {
+        return Err(e);
+    }
+    match stream.peer_addr() {
+        Err(e) if e.kind() == io::ErrorKind::NotConnected => Err(e),
+        _ => Ok(stream),
+    }
+}
+
+/// On wasm32-wasip2 a reset connection (the server closed it with our data unread) reads as
+/// `I/O error (os error 29)`: wasi-libc maps every failed stream operation to EIO; natively the
+/// same read is `ConnectionReset`. On a connected socket EIO means the connection failed, so
+/// it is reported like the native reset.
+fn wasi_reset(e: io::Error) -> io::Error {
+    const WASI_EIO: i32 = 29;
+    if cfg!(target_os = "wasi") && e.raw_os_error() == Some(WASI_EIO) {
+        io::Error::from(io::ErrorKind::ConnectionReset)
+    } else {
+        e
     }
 }
 

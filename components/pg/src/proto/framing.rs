@@ -3,9 +3,22 @@
 use super::{Message, ProtoError};
 use bytes::BytesMut;
 
-/// Largest backend message accepted. djinit reads small rows; anything larger is a hostile or
-/// confused peer, refused before its bytes are buffered.
-pub const MAX_MESSAGE_LEN: usize = 16 << 20;
+/// Largest backend message accepted: 8 MiB. Anything larger is refused from its 5-byte header,
+/// before its bytes are buffered (a protocol error, exit 76).
+///
+/// Why 8 MiB: a message costs about twice its length at its peak (the receive buffer, reserved
+/// once at the exact size by `Message::parse`, and the text copy of a DataRow's values), so 16 MiB here, a quarter
+/// of the runner's default 64 MiB component memory, leaving the rest to the component and its
+/// migration bundle. The former 16 MiB cap, with a doubling buffer and the error text copied
+/// while formatting, went over 64 MiB (exit 71 instead of 76, issue 9). djinit itself reads
+/// small messages: rows of `django_migrations`, one user row, `pg_stat_activity` lines. The
+/// largest legitimate ones are errors and notices whose text a migration chose (`RAISE`); their
+/// fields are cut to [`super::MAX_FIELD_LEN`] when read.
+pub const MAX_MESSAGE_LEN: usize = 8 << 20;
+
+/// A receive buffer that grew past this for one large message is replaced by a small one once
+/// that message is out, so a single large message does not pin its memory for the session.
+const KEEP_CAPACITY: usize = 64 << 10;
 
 /// Message tags a backend may send (protocol 3.0).
 const BACKEND_TAGS: &[u8] = b"R123CdcGHWDIEVnNAtSKsZTv";
@@ -56,8 +69,16 @@ impl Framer {
                 printable(&self.buf[..self.buf.len().min(16)])
             )));
         }
-        Message::parse(&mut self.buf)
-            .map_err(|e| ProtoError::Protocol(format!("malformed '{}' message: {e}", tag as char)))
+        // `Message::parse` reserves room for the whole message at once (no doubling).
+        let msg = Message::parse(&mut self.buf).map_err(|e| {
+            ProtoError::Protocol(format!("malformed '{}' message: {e}", tag as char))
+        })?;
+        if msg.is_some() && self.buf.capacity() > KEEP_CAPACITY {
+            let rest = BytesMut::from(&self.buf[..]);
+            self.buf = BytesMut::with_capacity(8192.max(rest.len()));
+            self.buf.extend_from_slice(&rest);
+        }
+        Ok(msg)
     }
 }
 
@@ -121,6 +142,23 @@ mod tests {
         let mut f = Framer::new();
         f.feed(&[b'Z', 0, 0, 0, 2]);
         assert!(f.next_message().is_err());
+    }
+
+    #[test]
+    fn a_large_message_is_buffered_once_and_not_kept() {
+        let body = vec![b'x'; 1 << 20];
+        let mut f = Framer::new();
+        let bytes = msg(b'd', &body);
+        for chunk in bytes.chunks(8192) {
+            f.feed(chunk);
+            if f.pending() < bytes.len() {
+                assert!(f.next_message().unwrap().is_none());
+                // Room for the whole message, reserved once, kept while it arrives.
+                assert!(f.buf.capacity() >= bytes.len() - f.pending());
+            }
+        }
+        assert!(f.next_message().unwrap().is_some());
+        assert!(f.buf.capacity() <= KEEP_CAPACITY, "{}", f.buf.capacity());
     }
 
     #[test]

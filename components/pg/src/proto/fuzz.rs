@@ -8,7 +8,7 @@
 //! the authentication exchange and result collection).
 
 use super::framing::{Framer, MAX_MESSAGE_LEN};
-use super::query::Collector;
+use super::query::{Collector, Step};
 use super::startup::{Binding, ChannelBindingMode, Progress, Startup, StartupParams};
 use bytes::BytesMut;
 use proptest::prelude::*;
@@ -46,8 +46,8 @@ fn drive(chunks: &[Vec<u8>], binding: Binding) {
                 }
             } else {
                 match collector.handle(msg, &mut out) {
-                    Ok(Some(_)) => collector = Collector::new(),
-                    Ok(None) => {}
+                    Ok(Step::Done(_)) => collector = Collector::new(),
+                    Ok(Step::More | Step::Notice(_)) => {}
                     Err(_) => return,
                 }
             }

@@ -12,6 +12,7 @@ pub mod framing;
 #[cfg(test)]
 mod fuzz;
 pub mod query;
+pub mod redact;
 pub mod startup;
 
 pub use postgres_protocol::message::backend::Message;
@@ -32,7 +33,13 @@ pub enum ProtoError {
     Server(DbError),
 }
 
-/// Read the fields of an ErrorResponse/NoticeResponse.
+/// Longest error/notice field kept (message, detail, hint), in bytes; the rest is cut with a
+/// note of how much. 4 KiB is several lines of any message PostgreSQL writes itself; longer ones
+/// are texts a statement chose (`RAISE`), and a one-line error or log line cannot show more.
+pub const MAX_FIELD_LEN: usize = 4096;
+
+/// Read the fields of an ErrorResponse/NoticeResponse: each cut to [`MAX_FIELD_LEN`], hash-shaped
+/// tokens redacted ([`redact::hashes`]).
 pub fn db_error(fields: ErrorFields<'_>) -> Result<DbError, ProtoError> {
     let mut e = DbError {
         severity: String::new(),
@@ -46,7 +53,11 @@ pub fn db_error(fields: ErrorFields<'_>) -> Result<DbError, ProtoError> {
         .next()
         .map_err(|err| ProtoError::Protocol(format!("malformed error response: {err}")))?
     {
-        let v = String::from_utf8_lossy(f.value_bytes()).into_owned();
+        let kept = matches!(f.type_(), b'V' | b'S' | b'C' | b'M' | b'D' | b'H');
+        if !kept {
+            continue;
+        }
+        let v = field(f.value_bytes());
         match f.type_() {
             b'V' => e.severity = v,
             b'S' if e.severity.is_empty() => e.severity = v,
@@ -62,5 +73,73 @@ pub fn db_error(fields: ErrorFields<'_>) -> Result<DbError, ProtoError> {
             "error response without SQLSTATE".into(),
         ));
     }
+    redact::db_error(&mut e, &[]);
     Ok(e)
+}
+
+/// A field's text, cut to [`MAX_FIELD_LEN`].
+fn field(v: &[u8]) -> String {
+    if v.len() <= MAX_FIELD_LEN {
+        return String::from_utf8_lossy(v).into_owned();
+    }
+    let mut s = String::from_utf8_lossy(&v[..MAX_FIELD_LEN]).into_owned();
+    // A character cut in two shows as U+FFFD; drop it.
+    if s.ends_with('\u{fffd}') {
+        s.pop();
+    }
+    s.push_str(&format!("… ({} more bytes)", v.len() - MAX_FIELD_LEN));
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::framing::Framer;
+
+    fn error_message(fields: &[(u8, &[u8])]) -> Vec<u8> {
+        let mut body = Vec::new();
+        for (t, v) in fields {
+            body.push(*t);
+            body.extend_from_slice(v);
+            body.push(0);
+        }
+        body.push(0);
+        let mut m = vec![b'E'];
+        m.extend_from_slice(&((body.len() + 4) as u32).to_be_bytes());
+        m.extend(body);
+        m
+    }
+
+    fn parse(bytes: &[u8]) -> DbError {
+        let mut f = Framer::new();
+        f.feed(bytes);
+        match f.next_message().unwrap().unwrap() {
+            Message::ErrorResponse(b) => db_error(b.fields()).unwrap(),
+            _ => unreachable!(),
+        }
+    }
+
+    #[test]
+    fn long_fields_are_cut_and_hashes_redacted() {
+        let long = "é".repeat(MAX_FIELD_LEN); // 2 bytes each
+        let e = parse(&error_message(&[
+            (b'S', b"ERROR"),
+            (b'C', b"P0001"),
+            (b'M', long.as_bytes()),
+            (
+                b'D',
+                b"Failing row contains (1, md5a3556571e93b0d20722ba62be61e8c2d).",
+            ),
+            (b'W', &vec![b'w'; 100_000]),
+        ]));
+        assert!(e.message.len() <= MAX_FIELD_LEN + 40, "{}", e.message.len());
+        assert!(e
+            .message
+            .ends_with(&format!("… ({} more bytes)", MAX_FIELD_LEN)));
+        assert!(!e.message.contains('\u{fffd}'));
+        assert_eq!(
+            e.detail.as_deref(),
+            Some("Failing row contains (1, [redacted]).")
+        );
+    }
 }

@@ -91,22 +91,41 @@ pub fn encode_extended(
     Ok(())
 }
 
-/// Collects results until ReadyForQuery.
+/// Most result data kept for one exchange: 16 MiB of values (each value counted with a 32-byte
+/// overhead), room for two of the largest messages ([`super::framing::MAX_MESSAGE_LEN`]).
+/// djinit's largest reads are `django_migrations` (a few hundred KiB for thousands of
+/// migrations); a server sending more is flooding, refused as a protocol error (exit 76)
+/// instead of growing memory until the runner's limit stops the component (exit 71). With the
+/// receive buffer that is at most 24 MiB, within the runner's default 64 MiB.
+pub const MAX_RESULT_LEN: usize = 16 << 20;
+
+/// Collects results until ReadyForQuery. Notices are handed out one by one as they come
+/// ([`Step::Notice`]), never collected: a statement may raise millions.
 #[derive(Debug, Default)]
 pub struct Collector {
     results: Vec<QueryResult>,
     current: Option<QueryResult>,
     error: Option<DbError>,
-    notices: Vec<DbError>,
+    kept: usize,
 }
 
 /// What a finished query produced.
 #[derive(Debug)]
 pub struct Finished {
     pub results: Result<Vec<QueryResult>, DbError>,
-    pub notices: Vec<DbError>,
     /// Transaction status from ReadyForQuery: `I` idle, `T` in a transaction, `E` failed one.
     pub status: u8,
+}
+
+/// What one message meant.
+#[derive(Debug)]
+pub enum Step {
+    /// More messages to come.
+    More,
+    /// A NoticeResponse (or a warning): for the caller to show or drop.
+    Notice(DbError),
+    /// ReadyForQuery: the exchange is over.
+    Done(Finished),
 }
 
 impl Collector {
@@ -114,13 +133,10 @@ impl Collector {
         Self::default()
     }
 
-    /// Handle one message; `Some` once the server is ready for the next query. The server's
-    /// errors are kept until then, so the connection stays usable after a failed statement.
-    pub fn handle(
-        &mut self,
-        msg: Message,
-        out: &mut BytesMut,
-    ) -> Result<Option<Finished>, ProtoError> {
+    /// Handle one message; [`Step::Done`] once the server is ready for the next query. The
+    /// server's errors are kept until then, so the connection stays usable after a failed
+    /// statement.
+    pub fn handle(&mut self, msg: Message, out: &mut BytesMut) -> Result<Step, ProtoError> {
         match msg {
             Message::RowDescription(body) => {
                 let mut cols = vec![];
@@ -138,6 +154,13 @@ impl Collector {
                 let mut values = vec![];
                 let mut ranges = body.ranges();
                 while let Some(r) = ranges.next().map_err(malformed)? {
+                    self.kept += 32 + r.as_ref().map_or(0, |r| r.len());
+                    if self.kept > MAX_RESULT_LEN {
+                        return Err(ProtoError::Protocol(format!(
+                            "the result is larger than {} MiB (a flood, not an answer djinit asked for)",
+                            MAX_RESULT_LEN >> 20
+                        )));
+                    }
                     values.push(r.map(|r| String::from_utf8_lossy(&buf[r]).into_owned()));
                 }
                 self.current
@@ -158,7 +181,7 @@ impl Collector {
                 self.current = None;
                 self.error.get_or_insert(e);
             }
-            Message::NoticeResponse(body) => self.notices.push(db_error(body.fields())?),
+            Message::NoticeResponse(body) => return Ok(Step::Notice(db_error(body.fields())?)),
             Message::CopyInResponse(_) => {
                 frontend::copy_fail("COPY FROM STDIN is not supported by djinit", out)
                     .map_err(malformed)?;
@@ -177,9 +200,9 @@ impl Collector {
                     Some(e) => Err(e),
                     None => Ok(std::mem::take(&mut self.results)),
                 };
-                return Ok(Some(Finished {
+                self.kept = 0;
+                return Ok(Step::Done(Finished {
                     results,
-                    notices: std::mem::take(&mut self.notices),
                     status: body.status(),
                 }));
             }
@@ -189,7 +212,7 @@ impl Collector {
                 ))
             }
         }
-        Ok(None)
+        Ok(Step::More)
     }
 }
 
@@ -239,11 +262,50 @@ mod tests {
         let mut c = Collector::new();
         let mut out = BytesMut::new();
         while let Some(m) = f.next_message().unwrap() {
-            if let Some(done) = c.handle(m, &mut out).unwrap() {
+            if let Step::Done(done) = c.handle(m, &mut out).unwrap() {
                 return done;
             }
         }
         panic!("no ReadyForQuery");
+    }
+
+    #[test]
+    fn notices_are_handed_out_not_kept() {
+        let notice = msg(b'N', b"SNOTICE\0C00000\0Mtick\0\0");
+        let mut f = Framer::new();
+        let mut c = Collector::new();
+        let mut out = BytesMut::new();
+        for _ in 0..1000 {
+            f.feed(&notice);
+            let m = f.next_message().unwrap().unwrap();
+            match c.handle(m, &mut out).unwrap() {
+                Step::Notice(n) => assert_eq!(n.message, "tick"),
+                other => panic!("{other:?}"),
+            }
+        }
+        f.feed(&msg(b'Z', b"I"));
+        let m = f.next_message().unwrap().unwrap();
+        assert!(matches!(c.handle(m, &mut out).unwrap(), Step::Done(_)));
+    }
+
+    #[test]
+    fn a_flood_of_rows_is_refused() {
+        let row = data_row(&[Some(&"x".repeat(60_000))]);
+        let mut f = Framer::new();
+        let mut c = Collector::new();
+        let mut out = BytesMut::new();
+        let mut n = 0;
+        let err = loop {
+            f.feed(&row);
+            let m = f.next_message().unwrap().unwrap();
+            match c.handle(m, &mut out) {
+                Ok(Step::More) => n += 1,
+                Ok(other) => panic!("{other:?}"),
+                Err(e) => break e,
+            }
+        };
+        assert_eq!(n, MAX_RESULT_LEN / 60_032);
+        assert!(matches!(err, ProtoError::Protocol(m) if m.contains("larger than 16 MiB")));
     }
 
     #[test]
@@ -319,7 +381,7 @@ mod tests {
         let mut c = Collector::new();
         let mut out = BytesMut::new();
         let m = f.next_message().unwrap().unwrap();
-        assert!(c.handle(m, &mut out).unwrap().is_none());
+        assert!(matches!(c.handle(m, &mut out).unwrap(), Step::More));
         assert_eq!(out[0], b'f'); // CopyFail
     }
 }

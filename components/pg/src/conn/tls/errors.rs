@@ -21,10 +21,10 @@ pub(crate) fn short(e: &rustls::Error) -> String {
     e.to_string()
 }
 
-/// The step names used in messages.
-pub(crate) const HANDSHAKE: &str = "during the handshake";
-pub(crate) const VERIFYING: &str = "while verifying the server certificate";
-pub(crate) const NEGOTIATING: &str = "while negotiating (SSLRequest)";
+/// The step names used in messages, each after "while" (as every `during` of [`Error`]).
+pub(crate) const HANDSHAKE: &str = "doing the TLS handshake";
+pub(crate) const VERIFYING: &str = "verifying the server certificate";
+pub(crate) const NEGOTIATING: &str = "negotiating TLS (SSLRequest)";
 
 /// Classify a handshake failure. `host` is the name we connected to, `roots` where the trusted
 /// roots come from.

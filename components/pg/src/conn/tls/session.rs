@@ -98,13 +98,21 @@ impl TlsSession {
                 ServerName::try_from("invalid.invalid").expect("valid DNS name")
             }
             Err(_) => {
-                return Err(Error::Config(format!(
-                    "sslmode=verify-full cannot check host {host:?}: not a valid DNS name or IP address"
-                )))
+                return Err(Error::Tls {
+                    addr,
+                    step: HANDSHAKE,
+                    detail: "sslmode=verify-full cannot check this host name: it is not a valid DNS name or IP address".into(),
+                    kind: ErrorKind::Config,
+                })
             }
         };
-        let mut conn = ClientConnection::new(settings.client.clone(), name)
-            .map_err(|e| Error::Config(format!("TLS setup failed: {}", errors::short(&e))))?;
+        let mut conn =
+            ClientConnection::new(settings.client.clone(), name).map_err(|e| Error::Tls {
+                addr: addr.clone(),
+                step: HANDSHAKE,
+                detail: format!("TLS setup failed: {}", errors::short(&e)),
+                kind: ErrorKind::Config,
+            })?;
         let mut io = Io::new(&mut tcp, deadline, HANDSHAKE);
         loop {
             if !conn.is_handshaking() {

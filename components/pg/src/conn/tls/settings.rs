@@ -23,8 +23,8 @@
 //! the other is a configuration error.
 
 use super::{provider, verify};
-use crate::config::{Config, SslMode};
-use crate::error::{Error, Result};
+use crate::config::{Config, SslMode, SslNegotiation};
+use crate::error::Result;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::RootCertStore;
@@ -58,28 +58,18 @@ pub(crate) struct TlsSettings {
 
 impl TlsSettings {
     /// `None` for `sslmode=disable`; otherwise the loaded settings, or a configuration error
-    /// naming the setting and the file.
+    /// naming the setting.
     pub fn from_config(cfg: &Config) -> Result<Option<TlsSettings>> {
         let mode = cfg.sslmode;
-        let direct = match cfg.sslnegotiation.as_deref() {
-            None | Some("postgres") => false,
-            Some("direct") => true,
-            Some(other) => {
-                return Err(Error::Config(format!(
-                    "{}: invalid sslnegotiation {other:?} (expected postgres or direct)",
-                    cfg.source
-                )))
-            }
-        };
+        let direct = cfg.sslnegotiation == SslNegotiation::Direct;
         if mode == SslMode::Disable {
             return Ok(None);
         }
         if direct && matches!(mode, SslMode::Allow | SslMode::Prefer) {
-            return Err(Error::Config(format!(
-                "{}: weak sslmode {:?} may not be used with sslnegotiation=direct (use require, verify-ca or verify-full)",
-                cfg.source,
-                mode.as_str()
-            )));
+            return Err(cfg.error(
+                "sslnegotiation",
+                "a weak sslmode (allow, prefer) may not be used with sslnegotiation=direct (use require, verify-ca or verify-full)",
+            ));
         }
         let rootcert = cfg.sslrootcert.as_deref().filter(|s| !s.is_empty());
         let check = match (mode, rootcert) {
@@ -91,20 +81,18 @@ impl TlsSettings {
         let provider = provider();
         let (roots, roots_label) = match rootcert {
             None if check != Check::Nothing => {
-                return Err(Error::Config(format!(
-                    "{}: sslmode={} needs sslrootcert (a PEM file with the CA certificate, or \"system\" for the public roots)",
-                    cfg.source,
-                    mode.as_str()
-                )))
+                return Err(cfg.error(
+                    "sslmode",
+                    "verify-ca and verify-full need sslrootcert (a PEM file with the CA certificate, or \"system\" for the public roots)",
+                ))
             }
             None => (None, None),
             Some("system") => {
                 if mode != SslMode::VerifyFull {
-                    return Err(Error::Config(format!(
-                        "{}: weak sslmode {:?} may not be used with sslrootcert=system (use verify-full)",
-                        cfg.source,
-                        mode.as_str()
-                    )));
+                    return Err(cfg.error(
+                        "sslmode",
+                        "a weak sslmode may not be used with sslrootcert=system (use verify-full)",
+                    ));
                 }
                 let store = RootCertStore {
                     roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
@@ -112,7 +100,7 @@ impl TlsSettings {
                 (Some(store), Some("the bundled public roots (sslrootcert=system)".to_string()))
             }
             Some(path) => (
-                Some(load_roots(path, &cfg.source)?),
+                Some(load_roots(cfg, path)?),
                 Some(format!("sslrootcert {path}")),
             ),
         };
@@ -124,12 +112,11 @@ impl TlsSettings {
                     provider.clone(),
                 )
                 .build()
-                .map_err(|e| {
-                    Error::Config(format!(
-                        "{}: cannot use {}: {e}",
-                        cfg.source,
-                        roots_label.as_deref().unwrap_or("sslrootcert")
-                    ))
+                .map_err(|_| {
+                    cfg.error(
+                        "sslrootcert",
+                        "the CA certificates cannot be used to verify servers",
+                    )
                 })?;
                 if check == Check::Full {
                     webpki
@@ -140,7 +127,7 @@ impl TlsSettings {
         };
         let builder = rustls::ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
-            .map_err(|e| Error::Config(format!("TLS setup failed: {e}")))?
+            .map_err(|_| cfg.error("sslmode", "TLS setup failed: no usable TLS version"))?
             .dangerous()
             .with_custom_certificate_verifier(verifier);
         let sslcert = cfg.sslcert.as_deref().filter(|s| !s.is_empty());
@@ -148,27 +135,26 @@ impl TlsSettings {
         let mut client = match (sslcert, sslkey) {
             (None, None) => builder.with_no_client_auth(),
             (Some(c), Some(k)) => {
-                let chain = load_certs(c, "sslcert", &cfg.source)?;
-                let key = load_key(k, &cfg.source)?;
-                builder.with_client_auth_cert(chain, key).map_err(|e| {
-                    Error::Config(format!(
-                        "{}: sslkey {k} does not fit sslcert {c}: {}",
-                        cfg.source,
-                        super::errors::short(&e)
-                    ))
+                let chain = load_certs(cfg, c, "sslcert")?;
+                let key = load_key(cfg, k)?;
+                builder.with_client_auth_cert(chain, key).map_err(|_| {
+                    cfg.error(
+                        "sslkey",
+                        "the key does not fit the certificate in sslcert (or its type is not supported)",
+                    )
                 })?
             }
             (Some(_), None) => {
-                return Err(Error::Config(format!(
-                    "{}: sslcert is set but sslkey is not (give both for a client certificate)",
-                    cfg.source
-                )))
+                return Err(cfg.error(
+                    "sslcert",
+                    "set, but sslkey is not (give both for a client certificate)",
+                ))
             }
             (None, Some(_)) => {
-                return Err(Error::Config(format!(
-                    "{}: sslkey is set but sslcert is not (give both for a client certificate)",
-                    cfg.source
-                )))
+                return Err(cfg.error(
+                    "sslkey",
+                    "set, but sslcert is not (give both for a client certificate)",
+                ))
             }
         };
         client.alpn_protocols = vec![ALPN.to_vec()];
@@ -182,60 +168,60 @@ impl TlsSettings {
     }
 }
 
-fn read(path: &str, what: &str, source: &str) -> Result<Vec<u8>> {
+/// The file named by `setting`. Errors name the setting, not the file: a file name is text
+/// from the settings like any other (see `config::error`).
+fn read(cfg: &Config, path: &str, setting: &'static str) -> Result<Vec<u8>> {
     std::fs::read(path).map_err(|e| {
-        let hint = match e.kind() {
-            std::io::ErrorKind::NotFound | std::io::ErrorKind::PermissionDenied => {
-                " (under the djinit runner the file must be readable on the host: it is mounted read-only)"
-            }
-            _ => "",
-        };
-        Error::Config(format!("{source}: cannot read {what} {path}: {}{hint}", io_reason(&e)))
+        cfg.error(
+            setting,
+            match e.kind() {
+                std::io::ErrorKind::NotFound => "cannot read the file: no such file (under the djinit runner the file must be readable on the host: it is mounted read-only)",
+                std::io::ErrorKind::PermissionDenied => "cannot read the file: permission denied (under the djinit runner the file must be readable on the host: it is mounted read-only)",
+                _ => "cannot read the file",
+            },
+        )
     })
 }
 
-fn io_reason(e: &std::io::Error) -> String {
-    match e.kind() {
-        std::io::ErrorKind::NotFound => "no such file".into(),
-        std::io::ErrorKind::PermissionDenied => "permission denied".into(),
-        _ => e.to_string(),
-    }
-}
-
-fn load_certs(path: &str, what: &str, source: &str) -> Result<Vec<CertificateDer<'static>>> {
-    let pem = read(path, what, source)?;
+fn load_certs(
+    cfg: &Config,
+    path: &str,
+    setting: &'static str,
+) -> Result<Vec<CertificateDer<'static>>> {
+    let pem = read(cfg, path, setting)?;
     let mut certs = Vec::new();
     for c in CertificateDer::pem_slice_iter(&pem) {
-        certs.push(c.map_err(|e| {
-            Error::Config(format!("{source}: {what} {path} is not valid PEM: {e}"))
-        })?);
+        certs.push(c.map_err(|_| cfg.error(setting, "the file is not valid PEM"))?);
     }
     if certs.is_empty() {
-        return Err(Error::Config(format!(
-            "{source}: {what} {path} holds no PEM certificate (-----BEGIN CERTIFICATE-----)"
-        )));
+        return Err(cfg.error(
+            setting,
+            "the file holds no PEM certificate (-----BEGIN CERTIFICATE-----)",
+        ));
     }
     Ok(certs)
 }
 
-fn load_roots(path: &str, source: &str) -> Result<RootCertStore> {
-    let certs = load_certs(path, "sslrootcert", source)?;
+fn load_roots(cfg: &Config, path: &str) -> Result<RootCertStore> {
+    let certs = load_certs(cfg, path, "sslrootcert")?;
     let mut store = RootCertStore::empty();
-    let (added, ignored) = store.add_parsable_certificates(certs);
+    let (added, _) = store.add_parsable_certificates(certs);
     if added == 0 {
-        return Err(Error::Config(format!(
-            "{source}: sslrootcert {path}: none of its {ignored} certificate(s) can be used as a trust anchor"
-        )));
+        return Err(cfg.error(
+            "sslrootcert",
+            "none of the file's certificates can be used as a trust anchor",
+        ));
     }
     Ok(store)
 }
 
-fn load_key(path: &str, source: &str) -> Result<PrivateKeyDer<'static>> {
-    let pem = read(path, "sslkey", source)?;
+fn load_key(cfg: &Config, path: &str) -> Result<PrivateKeyDer<'static>> {
+    let pem = read(cfg, path, "sslkey")?;
     // Never echo key material: only say what is wrong.
     PrivateKeyDer::from_pem_slice(&pem).map_err(|_| {
-        Error::Config(format!(
-            "{source}: sslkey {path} holds no usable private key (PEM: PKCS#8, RSA or EC; not encrypted)"
-        ))
+        cfg.error(
+            "sslkey",
+            "the file holds no usable private key (PEM: PKCS#8, RSA or EC; not encrypted)",
+        )
     })
 }

@@ -3,9 +3,10 @@
 //! validators decide which passwords are weak, and no password ever reaches the output.
 //!
 //! Exit codes (djinit-cli's table): 0 ok, 64 usage, 65 data (weak password, malformed hash),
-//! 66 unreadable password file, 69 schema missing (retry may help), 78 unusable table.
+//! 66 unreadable password file, 69 schema missing (retry may help), 75 hashing past `--timeout`,
+//! 78 unusable table.
 
-use crate::harness::{djinit, run, workspace_root, Auth, Cluster, DjangoProject, Output};
+use crate::harness::{djinit, run, workspace_root, Auth, Cluster, DjangoProject, Output, PASSWORD};
 use std::process::Command;
 use std::thread;
 use std::time::Duration;
@@ -56,6 +57,26 @@ impl Site {
         let out = run(cmd, RUN_LIMIT);
         out.assert_code(0);
         out.stdout.trim().to_string()
+    }
+
+    /// Django's own `create_superuser(name, "a@example.com", pw)`.
+    fn django_superuser(&self, name: &str, pw: &str) {
+        self.django(
+            "import os; from django.contrib.auth import get_user_model; \
+             get_user_model().objects.create_superuser(os.environ['EA_USER'], 'a@example.com', os.environ['EA_PW'])",
+            &[("EA_USER", name), ("EA_PW", pw)],
+        );
+    }
+
+    /// A second database `oracle` in the same cluster, migrated, for Django itself to write the
+    /// same users into; its URL.
+    fn oracle_database(&self) -> String {
+        self.pg.create_database("oracle");
+        let url = self.pg.url_for("postgres", PASSWORD, "oracle");
+        let mut migrate = self.proj.manage(&["migrate", "-v", "0"]);
+        migrate.env("DATABASE_URL", &url);
+        run(migrate, RUN_LIMIT).assert_code(0);
+        url
     }
 
     /// What Django says about user `name` and password `pw`, as `key=value` lines.
@@ -375,6 +396,198 @@ fn existing_user_is_untouched_by_default_and_rotated_with_update() {
     assert_eq!(d.hash(), new_hash);
 }
 
+/// A `pbkdf2_sha256` hash with `iterations`, of no password anyone knows (a valid shape).
+fn hash_with_iterations(iterations: u64) -> String {
+    format!("pbkdf2_sha256${iterations}$aEv27rEIKLvytpQvRm2kgQ$16EJltqzC2hAEwyK4vCNU6tl1kNuDfW609XYPO8WWlM=")
+}
+
+/// Issue 9 item 6: `--update` computed whatever iteration count the stored hash named, without
+/// any deadline (4,000,000,000 iterations: an hour of CPU). Above the cap (10 x Django 5.2's
+/// default) the hash is not computed but rewritten, at once.
+#[test]
+fn update_rewrites_a_stored_hash_with_absurd_iterations_without_computing_it() {
+    let site = Site::new();
+    site.migrate();
+    site.django_superuser("admin", ADMIN_PW);
+    site.sql(&format!(
+        "UPDATE auth_user SET password = '{}'",
+        hash_with_iterations(4_000_000_000)
+    ));
+    let mut cmd = djinit();
+    cmd.args([
+        "ensureadmin",
+        "--update",
+        "-u",
+        "admin",
+        "-p",
+        ADMIN_PW,
+        "-t",
+        "5",
+    ])
+    .env("DATABASE_URL", site.pg.url());
+    // Before the fix this ran for an hour; the limit turns that into a failure.
+    let out = run(cmd, Duration::from_secs(60));
+    no_secrets(out.assert_code(0));
+    out.assert_stderr_contains(
+        "the stored hash asks for 4000000000 PBKDF2 iterations, more than the 10000000",
+    );
+    assert!(out.stdout.contains("password updated"), "{}", out.report());
+    let d = site.inspect("admin", ADMIN_PW);
+    d.assert("authenticate=True");
+    d.assert("must_update=False");
+    assert!(
+        d.hash().starts_with("pbkdf2_sha256$1000000$"),
+        "{}",
+        d.hash()
+    );
+}
+
+/// Issue 9 item 6, the other half: `-t` bounds the hashing itself, checked inside the PBKDF2
+/// loop. 10,000,000 iterations (at the cap, so computed) take seconds; `-t 1` stops them with
+/// the timeout code, and nothing is written.
+#[test]
+fn timeout_stops_verifying_a_costly_stored_hash() {
+    let site = Site::new();
+    site.migrate();
+    site.django_superuser("admin", ADMIN_PW);
+    let costly = hash_with_iterations(10_000_000);
+    site.sql(&format!("UPDATE auth_user SET password = '{costly}'"));
+    let out = site.ensureadmin(&["--update", "-u", "admin", "-p", ADMIN_PW, "-t", "1"], &[]);
+    no_secrets(out.assert_code(75));
+    out.assert_stderr_contains(
+        "verifying the stored password hash did not finish within --timeout 1s",
+    );
+    assert!(!out.stderr.contains(&costly), "{}", out.report());
+    assert_eq!(site.sql("SELECT password FROM auth_user"), costly);
+}
+
+// ---- non-ASCII identities, Django's own variables -------------------------------------------------
+
+/// Django's login view (`AuthenticationForm`: the username NFKC-normalised by `UsernameField`,
+/// then `authenticate`) with the raw username as typed; prints True/False.
+const LOGIN_FORM: &str = r#"
+import os
+from django.contrib.auth.forms import AuthenticationForm
+f = AuthenticationForm(None, data={"username": os.environ["EA_USER"], "password": os.environ["EA_PW"]})
+print(f.is_valid())
+"#;
+
+/// The rows that matter, to compare with what Django itself stored.
+const IDENTITY_ROWS: &str =
+    "SELECT username, email, is_superuser, is_staff, is_active, first_name, \
+     last_name, last_login IS NULL FROM auth_user ORDER BY username";
+
+/// Issue 9 item 2: every non-ASCII username failed (`column "nfkc" does not exist`, exit 65).
+/// Composed, decomposed, full-width and ligature usernames and IDN email domains are stored as
+/// Django's `create_superuser` stores them (checked against Django itself, in a second database),
+/// and Django's `authenticate()` and login form find them.
+#[test]
+fn non_ascii_usernames_and_idn_emails_are_stored_as_django_stores_them() {
+    let site = Site::new();
+    site.migrate();
+    let oracle_url = site.oracle_database();
+    // (as given, as Django stores it (NFKC), email as given)
+    let cases = [
+        ("josé", "josé", "José.Ops@Bücher.EXAMPLE"),
+        ("rene\u{301}e", "ren\u{e9}e", "renee@ÜBER.de"),
+        ("ｍａｒｉａ", "maria", "maria@ΠΑΡΆΔΕΙΓΜΑ.ΔΟΚΙΜΉ"),
+        ("\u{fb01}ona", "fiona", "fiona@例え.テスト"),
+    ];
+    for (raw, stored, email) in cases {
+        let out = site.ensureadmin(
+            &["-v", "2"],
+            &[
+                ("DJANGO_ADMIN_USERNAME", raw),
+                ("DJANGO_ADMIN_PASSWORD", ADMIN_PW),
+                ("DJANGO_ADMIN_EMAIL", email),
+            ],
+        );
+        no_secrets(out.assert_code(0));
+        assert!(out.stdout.contains("created"), "{}", out.report());
+        // Django's own create_superuser, same input, the oracle database.
+        let mut cmd = site.proj.manage(&[
+            "shell",
+            "--no-imports",
+            "-c",
+            "import os; from django.contrib.auth import get_user_model; \
+             get_user_model().objects.create_superuser(os.environ['EA_USER'], os.environ['EA_EMAIL'], os.environ['EA_PW'])",
+        ]);
+        cmd.env("DATABASE_URL", &oracle_url)
+            .env("EA_USER", raw)
+            .env("EA_EMAIL", email)
+            .env("EA_PW", ADMIN_PW);
+        run(cmd, RUN_LIMIT).assert_code(0);
+
+        let d = site.inspect(stored, ADMIN_PW);
+        d.assert("count=1");
+        d.assert("authenticate=True");
+        d.assert("superuser=True staff=True active=True");
+        let login = site.django(LOGIN_FORM, &[("EA_USER", raw), ("EA_PW", ADMIN_PW)]);
+        assert_eq!(login, "True", "Django's login form with {raw:?}");
+        // Running again finds the user (no second row under another normal form).
+        let again = site.ensureadmin(&["-u", raw, "-p", ADMIN_PW, "-e", email], &[]);
+        again.assert_code(0);
+        assert!(
+            again.stdout.contains("already exists"),
+            "{}",
+            again.report()
+        );
+    }
+    assert_eq!(
+        site.sql(IDENTITY_ROWS),
+        site.pg.psql_in("oracle", IDENTITY_ROWS),
+        "djinit stored what Django's create_superuser stores"
+    );
+    assert_eq!(site.sql("SELECT count(*) FROM auth_user"), "4");
+}
+
+/// Issue 12 item 6: Django's own `DJANGO_SUPERUSER_USERNAME/PASSWORD/EMAIL` (what
+/// `createsuperuser --noinput` reads) work through the runner when no `DJANGO_ADMIN_*` is set,
+/// and give the user `createsuperuser` gives; `DJANGO_ADMIN_*` and flags win over them.
+#[test]
+fn django_superuser_variables_work_through_the_runner_like_createsuperuser() {
+    let site = Site::new();
+    site.migrate();
+    let oracle_url = site.oracle_database();
+    let env = [
+        ("DJANGO_SUPERUSER_USERNAME", "ｒｏｏｔ"),
+        ("DJANGO_SUPERUSER_PASSWORD", ADMIN_PW),
+        ("DJANGO_SUPERUSER_EMAIL", "Root@Bücher.Example"),
+    ];
+    let out = site.ensureadmin(&["-v", "2"], &env);
+    no_secrets(out.assert_code(0));
+    assert!(out.stdout.contains("created"), "{}", out.report());
+    let mut cmd = site.proj.manage(&["createsuperuser", "--noinput"]);
+    cmd.env("DATABASE_URL", &oracle_url);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    no_secrets(run(cmd, RUN_LIMIT).assert_code(0));
+    assert_eq!(
+        site.sql(IDENTITY_ROWS),
+        site.pg.psql_in("oracle", IDENTITY_ROWS),
+        "djinit stored what createsuperuser --noinput stores"
+    );
+    site.inspect("root", ADMIN_PW).assert("authenticate=True");
+
+    // DJANGO_ADMIN_* win, field by field (here the username and the password).
+    let mut both = env.to_vec();
+    both.extend([
+        ("DJANGO_ADMIN_USERNAME", "ops"),
+        ("DJANGO_ADMIN_PASSWORD", NEW_PW),
+    ]);
+    let out = site.ensureadmin(&[], &both);
+    no_secrets(out.assert_code(0));
+    let d = site.inspect("ops", NEW_PW);
+    d.assert("authenticate=True");
+    d.assert("email='Root@bücher.example'");
+    // Flags win over both.
+    let out = site.ensureadmin(&["-u", "flagged"], &both);
+    no_secrets(out.assert_code(0));
+    site.inspect("flagged", NEW_PW).assert("authenticate=True");
+    assert_eq!(site.sql("SELECT count(*) FROM auth_user"), "3");
+}
+
 // ---- validation -----------------------------------------------------------------------------------
 
 const WEAK_SIMILAR: &str = "OpsTeam@Example.co";
@@ -530,6 +743,12 @@ fn usage_errors_have_the_right_codes_and_never_show_the_password() {
             vec![],
             64,
             "--bogus",
+        ),
+        (
+            vec!["-u", "a", "-p", ADMIN_PW, "--iterations", "10000001"],
+            vec![],
+            64,
+            "--iterations must be at most 10000000",
         ),
     ];
     for (args, env, code, msg) in cases {

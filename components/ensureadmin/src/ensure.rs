@@ -12,7 +12,7 @@
 //! `--update` rewrites with `UPDATE ... WHERE password = <the hash it verified>`, so a concurrent
 //! rotation is noticed and re-checked rather than silently overwritten.
 
-use crate::hash::{self, Verdict};
+use crate::hash::{self, Verdict, MAX_ITERATIONS};
 use crate::sql::{self, Column, Plan};
 use djinit_cli::{ExitCode, Failure, Log};
 use djinit_pg::{Client, Deadline};
@@ -37,8 +37,9 @@ pub struct Request<'a> {
     pub password: Password<'a>,
     pub iterations: u32,
     pub update: bool,
-    /// Deadline for each round of statements (`--timeout`). Renewed after hashing, so the CPU
-    /// time of PBKDF2 never counts against the database's I/O deadline.
+    /// Deadline for each round of statements (`--timeout`), and for each PBKDF2 computation
+    /// on its own: renewed after hashing, so the CPU time of PBKDF2 never counts against the
+    /// database's I/O deadline, and a hash that takes longer than `--timeout` stops there.
     pub timeout: std::time::Duration,
 }
 
@@ -102,21 +103,6 @@ pub fn plan(client: &mut Client, table: &str, username_field: &str) -> anyhow::R
         .map_err(|e| anyhow::Error::new(Failure::new(ExitCode::Config, e.0)))
 }
 
-/// Django's `normalize_username` (NFKC) for a non-ASCII username, by the server.
-pub fn normalize_username(client: &mut Client, username: &str) -> anyhow::Result<String> {
-    if username.is_ascii() {
-        return Ok(username.to_string());
-    }
-    let rows = client
-        .query(sql::NORMALIZE_NFKC, &[Some(username)])
-        .map_err(|e| anyhow::Error::new(e).context("normalising the username (NFKC) failed"))?;
-    Ok(rows
-        .first()
-        .and_then(|r| r.get(0))
-        .unwrap_or(username)
-        .to_string())
-}
-
 struct Stored {
     hash: String,
     flags_ok: bool,
@@ -134,14 +120,29 @@ fn load(client: &mut Client, plan: &Plan, req: &Request) -> anyhow::Result<Optio
     }))
 }
 
+/// `--timeout` passed while hashing: exit 75 (a less busy node may make it).
+fn hashing_timed_out(e: hash::Expired, doing: &str, timeout: std::time::Duration) -> anyhow::Error {
+    anyhow::Error::new(Failure::new(
+        ExitCode::Timeout,
+        format!(
+            "{doing} did not finish within --timeout {}s ({} of {} PBKDF2 iterations done)",
+            timeout.as_secs_f64(),
+            e.done,
+            e.iterations
+        ),
+    ))
+}
+
 /// A hash for the given password: fresh (plaintext) or as given.
 fn new_hash(client: &mut Client, req: &Request, log: &Log) -> anyhow::Result<String> {
     match req.password {
         Password::Hash(h) => Ok(h.to_string()),
         Password::Plain(pw) => {
             let start = Instant::now();
-            let h = hash::make_salted(pw, req.iterations)
+            let salt = hash::salt::generate()
                 .map_err(|e| anyhow::Error::new(Failure::new(ExitCode::Software, e.to_string())))?;
+            let h = hash::make(pw, &salt, req.iterations, Some(start + req.timeout))
+                .map_err(|e| hashing_timed_out(e, "hashing the password", req.timeout))?;
             client.set_deadline(Deadline::after(req.timeout));
             log.detail(format!(
                 "hashed the password (pbkdf2_sha256, {} iterations) in {:.1} ms",
@@ -202,30 +203,40 @@ fn insert(client: &mut Client, plan: &Plan, req: &Request, hash: &str) -> anyhow
     result
 }
 
-/// Does the stored hash hold the given password?
-fn matches(client: &mut Client, req: &Request, stored: &str, log: &Log) -> bool {
-    match req.password {
-        Password::Hash(h) => hash::constant_time_eq(h.as_bytes(), stored.as_bytes()),
-        Password::Plain(pw) => {
-            let start = Instant::now();
-            let v = hash::verify(pw, stored);
-            client.set_deadline(Deadline::after(req.timeout));
-            log.detail(format!(
-                "verified the stored hash in {:.1} ms",
-                start.elapsed().as_secs_f64() * 1e3
+/// Does the stored hash hold the given password? A hash ensureadmin does not compute (another
+/// algorithm, or more than [`MAX_ITERATIONS`]) counts as "no": `--update` then rewrites it,
+/// which is what it was asked to ensure.
+fn matches(client: &mut Client, req: &Request, stored: &str, log: &Log) -> anyhow::Result<bool> {
+    let pw = match req.password {
+        Password::Hash(h) => return Ok(hash::constant_time_eq(h.as_bytes(), stored.as_bytes())),
+        Password::Plain(pw) => pw,
+    };
+    let start = Instant::now();
+    let verdict = hash::verify(pw, stored, Some(start + req.timeout))
+        .map_err(|e| hashing_timed_out(e, "verifying the stored password hash", req.timeout))?;
+    client.set_deadline(Deadline::after(req.timeout));
+    log.detail(format!(
+        "verified the stored hash in {:.1} ms",
+        start.elapsed().as_secs_f64() * 1e3
+    ));
+    Ok(match verdict {
+        Verdict::Match => true,
+        Verdict::Mismatch => false,
+        Verdict::Unverifiable(alg) => {
+            log.info(format!(
+                "the stored hash uses {alg}, which ensureadmin cannot verify; rewriting it as pbkdf2_sha256"
             ));
-            match v {
-                Verdict::Match => true,
-                Verdict::Mismatch => false,
-                Verdict::Unverifiable(alg) => {
-                    log.info(format!(
-                        "the stored hash uses {alg}, which ensureadmin cannot verify; rewriting it as pbkdf2_sha256"
-                    ));
-                    false
-                }
-            }
+            false
         }
-    }
+        Verdict::TooManyIterations(n) => {
+            log.info(format!(
+                "the stored hash asks for {n} PBKDF2 iterations, more than the {MAX_ITERATIONS} \
+                 ensureadmin computes ({}x Django 5.2's default); not verifying it, rewriting it",
+                hash::ITERATIONS_FACTOR
+            ));
+            false
+        }
+    })
 }
 
 /// Ensure the user exists (and matches, with `--update`).
@@ -256,7 +267,7 @@ pub fn ensure(
             // Deleted between statements: start over as "absent".
             return ensure(client, plan, req, log);
         };
-        if matches(client, req, &s.hash, log) {
+        if matches(client, req, &s.hash, log)? {
             if s.flags_ok {
                 return Ok(Outcome::Unchanged);
             }

@@ -13,7 +13,7 @@ use djinit_pg::retry::retry;
 use djinit_pg::{Client, Config, Deadline};
 use ensureadmin::ensure::{self, Outcome, Password, Request};
 use ensureadmin::options::{Options, PasswordSource};
-use ensureadmin::{email, hash, validate};
+use ensureadmin::{hash, normalize, validate};
 use std::time::Duration;
 
 fn main() -> std::process::ExitCode {
@@ -62,27 +62,25 @@ fn run() -> anyhow::Result<()> {
     let opts = Options::parse(djinit_cli::Args::from_env(), &|k| std::env::var(k).ok())?;
     let log = Log::new("ensureadmin", opts.common.verbosity);
 
-    let secret = match &opts.password {
+    let from_file: Secret;
+    let password = match &opts.password {
         PasswordSource::Plain(s) => Password::Plain(s.expose()),
         PasswordSource::Hash(h) => Password::Hash(h.expose()),
-        PasswordSource::File(_) => Password::Plain(""), // replaced below
-    };
-    let from_file = match &opts.password {
-        PasswordSource::File(p) => Some(read_password_file(p)?),
-        _ => None,
-    };
-    let password = match &from_file {
-        Some(s) => Password::Plain(s.expose()),
-        None => secret,
+        PasswordSource::File(path) => {
+            from_file = read_password_file(path)?;
+            Password::Plain(from_file.expose())
+        }
     };
 
+    // As Django's create_superuser stores them (the username NFKC, the email's domain
+    // lower-cased), before validation sees them.
     let is_email_username = opts.username_field == "email";
-    let email = email::normalize_email(opts.email.as_deref());
-    let username = if is_email_username {
-        email::normalize_email(Some(&opts.username))
+    let email = normalize::normalize_email(opts.email.as_deref());
+    let username = normalize::normalize_username(&if is_email_username {
+        normalize::normalize_email(Some(&opts.username))
     } else {
         opts.username.clone()
-    };
+    });
 
     match password {
         Password::Hash(h) => {
@@ -151,7 +149,6 @@ fn run() -> anyhow::Result<()> {
             opts.table
         ));
     }
-    let username = ensure::normalize_username(&mut client, &username)?;
     let req = Request {
         table: &opts.table,
         username_field: &opts.username_field,

@@ -1,7 +1,8 @@
 //! ensureadmin's command line and environment (compatible with django-kubernetes'
-//! `manage.py ensureadmin`, then more). Flags win over the environment.
+//! `manage.py ensureadmin`, then more). Flags win over `DJANGO_ADMIN_*`, which win over Django's
+//! own `DJANGO_SUPERUSER_*` (what `createsuperuser --noinput` reads), field by field.
 
-use crate::hash::DEFAULT_ITERATIONS;
+use crate::hash::{DEFAULT_ITERATIONS, ITERATIONS_FACTOR, MAX_ITERATIONS};
 use djinit_cli::args::{Arg, Args, Common};
 use djinit_cli::UsageError;
 use djinit_pg::config::Secret;
@@ -17,25 +18,30 @@ Secret). A missing user is created as Django's create_superuser does; an existin
 untouched, or with --update checked and repaired. Safe to run many times at once.
 
 options:
-  -u, --username NAME     the superuser's username, $DJANGO_ADMIN_USERNAME
-  -p, --password PW       the password, $DJANGO_ADMIN_PASSWORD
+  -u, --username NAME     the superuser's username (stored NFKC-normalised, as Django does),
+                          $DJANGO_ADMIN_USERNAME, else $DJANGO_SUPERUSER_USERNAME
+  -p, --password PW       the password, $DJANGO_ADMIN_PASSWORD, else $DJANGO_SUPERUSER_PASSWORD
       --password-file PATH
                           read the password from this file (one trailing newline is dropped),
                           $DJANGO_ADMIN_PASSWORD_FILE
       --password-hash HASH
                           an already-hashed Django password (pbkdf2_sha256$..., argon2$...,
                           bcrypt_sha256$$..., scrypt$...), stored verbatim, $DJANGO_ADMIN_PASSWORD_HASH
-  -e, --email EMAIL       the email (domain part lower-cased as Django does), $DJANGO_ADMIN_EMAIL
+  -e, --email EMAIL       the email (domain part lower-cased as Django does), $DJANGO_ADMIN_EMAIL,
+                          else $DJANGO_SUPERUSER_EMAIL
       --update            when the user exists: rewrite the password if it does not match, and set
-                          is_superuser/is_staff/is_active back to true, $DJANGO_ADMIN_UPDATE=1
+                          is_superuser/is_staff/is_active back to true, $DJANGO_ADMIN_UPDATE=1.
+                          A stored hash of another algorithm or with more than 10000000 PBKDF2
+                          iterations is not verified but rewritten
       --no-validate       skip Django's default password validators (length 8, not numeric, not
                           common, not similar to the username/email)
-      --iterations N      PBKDF2 iterations for new hashes (default: 1000000, Django 5.2's)
+      --iterations N      PBKDF2 iterations for new hashes (default: 1000000, Django 5.2's;
+                          at most 10000000)
       --table NAME        the user table, optionally schema.table (default: auth_user)
       --username-field NAME
                           the USERNAME_FIELD column (default: username)
-  -t, --timeout SEC       deadline for connecting (retried while the database is unavailable)
-                          and for every statement (default: 30)
+  -t, --timeout SEC       deadline for connecting (retried while the database is unavailable),
+                          for every statement and for each password hashing (default: 30)
   -d, --database ALIAS    database alias: `default` reads DATABASE_URL, any other reads
                           DATABASE_URL_<ALIAS> (default: default)
   -v, --verbosity N       0 errors only, 1 outcome (default), 2 settings, 3 every step
@@ -48,6 +54,10 @@ accepted and ignored.
 environment:
   DJANGO_ADMIN_USERNAME DJANGO_ADMIN_PASSWORD DJANGO_ADMIN_PASSWORD_FILE DJANGO_ADMIN_PASSWORD_HASH
   DJANGO_ADMIN_EMAIL DJANGO_ADMIN_UPDATE  as the flags above (flags win)
+  DJANGO_SUPERUSER_USERNAME DJANGO_SUPERUSER_PASSWORD DJANGO_SUPERUSER_EMAIL
+                          Django's createsuperuser variables, each read only when neither its
+                          flag nor its DJANGO_ADMIN_* variable is given (a DJANGO_ADMIN_PASSWORD*
+                          variable counts for the password)
   DATABASE_URL, DATABASE_URL_<ALIAS>, PG*  the database, as for every djinit command
 ";
 
@@ -142,6 +152,12 @@ impl Options {
                     if iterations == 0 {
                         return Err(UsageError("--iterations must be at least 1".into()));
                     }
+                    if iterations > MAX_ITERATIONS {
+                        return Err(UsageError(format!(
+                            "--iterations must be at most {MAX_ITERATIONS} \
+                             ({ITERATIONS_FACTOR}x Django 5.2's default {DEFAULT_ITERATIONS})"
+                        )));
+                    }
                 }
                 a if a.is_long("table") => table = args.value()?,
                 a if a.is_long("username-field") => username_field = args.value()?,
@@ -165,14 +181,21 @@ impl Options {
                 }
             }
         }
-        let password = match sources.len() {
-            0 => {
-                return Err(UsageError(
-                    "Password is required. Set DJANGO_ADMIN_PASSWORD (or DJANGO_ADMIN_PASSWORD_FILE, \
-                     DJANGO_ADMIN_PASSWORD_HASH) or use --password, --password-file or --password-hash."
-                        .into(),
-                ))
+        if sources.is_empty() {
+            if let Some(v) = env("DJANGO_SUPERUSER_PASSWORD") {
+                sources.push((
+                    "DJANGO_SUPERUSER_PASSWORD",
+                    PasswordSource::Plain(Secret::new(v)),
+                ));
             }
+        }
+        let password = match sources.len() {
+            0 => return Err(UsageError(
+                "Password is required. Set DJANGO_ADMIN_PASSWORD (or DJANGO_ADMIN_PASSWORD_FILE, \
+                     DJANGO_ADMIN_PASSWORD_HASH, DJANGO_SUPERUSER_PASSWORD) or use --password, \
+                     --password-file or --password-hash."
+                    .into(),
+            )),
             1 => sources.pop().expect("one").1,
             _ => {
                 let names: Vec<&str> = sources.iter().map(|(n, _)| *n).collect();
@@ -187,8 +210,12 @@ impl Options {
         {
             return Err(UsageError("the password is empty".into()));
         }
-        let email = email.or_else(|| env("DJANGO_ADMIN_EMAIL"));
-        let username = username.or_else(|| env("DJANGO_ADMIN_USERNAME"));
+        let email = email
+            .or_else(|| env("DJANGO_ADMIN_EMAIL"))
+            .or_else(|| env("DJANGO_SUPERUSER_EMAIL"));
+        let username = username
+            .or_else(|| env("DJANGO_ADMIN_USERNAME"))
+            .or_else(|| env("DJANGO_SUPERUSER_USERNAME"));
         let update = update
             || env("DJANGO_ADMIN_UPDATE")
                 .map(|v| truthy(&v))
@@ -208,11 +235,11 @@ impl Options {
             _ if username_field == "email" && email.as_deref().is_some_and(|e| !e.is_empty()) => {
                 email.clone().expect("checked")
             }
-            _ => {
-                return Err(UsageError(
-                    "Username is required. Set DJANGO_ADMIN_USERNAME or use --username.".into(),
-                ))
-            }
+            _ => return Err(UsageError(
+                "Username is required. Set DJANGO_ADMIN_USERNAME (or DJANGO_SUPERUSER_USERNAME) \
+                     or use --username."
+                    .into(),
+            )),
         };
         Ok(Options {
             common,
@@ -323,6 +350,67 @@ mod tests {
         assert_eq!(o.password, PasswordSource::Hash(Secret::new(h)));
         assert!(o.update);
         assert!(parse(&["-u", "a", "-p", PW], &[("DJANGO_ADMIN_UPDATE", "maybe")]).is_err());
+    }
+
+    #[test]
+    fn django_superuser_variables_come_last() {
+        // Alone, as createsuperuser --noinput reads them.
+        let o = parse(
+            &[],
+            &[
+                ("DJANGO_SUPERUSER_USERNAME", "su"),
+                ("DJANGO_SUPERUSER_PASSWORD", PW),
+                ("DJANGO_SUPERUSER_EMAIL", "su@example.com"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(o.username, "su");
+        assert_eq!(o.email.as_deref(), Some("su@example.com"));
+        assert_eq!(o.password, PasswordSource::Plain(Secret::new(PW)));
+        // DJANGO_ADMIN_* win, field by field; any DJANGO_ADMIN_PASSWORD* counts for the password.
+        let all = [
+            ("DJANGO_SUPERUSER_USERNAME", "su"),
+            ("DJANGO_SUPERUSER_PASSWORD", "superuser-pw"),
+            ("DJANGO_SUPERUSER_EMAIL", "su@example.com"),
+            ("DJANGO_ADMIN_USERNAME", "admin"),
+            ("DJANGO_ADMIN_PASSWORD_FILE", "/run/secrets/pw"),
+        ];
+        let o = parse(&[], &all).unwrap();
+        assert_eq!(o.username, "admin");
+        assert_eq!(o.email.as_deref(), Some("su@example.com"));
+        assert_eq!(o.password, PasswordSource::File("/run/secrets/pw".into()));
+        // Flags win over both.
+        let o = parse(&["-u", "flag", "-e", "f@x.io", "-p", PW], &all).unwrap();
+        assert_eq!(o.username, "flag");
+        assert_eq!(o.email.as_deref(), Some("f@x.io"));
+        assert_eq!(o.password, PasswordSource::Plain(Secret::new(PW)));
+        // With email as the username field, DJANGO_SUPERUSER_EMAIL is the username, as in Django.
+        let o = parse(
+            &["--username-field", "email"],
+            &[
+                ("DJANGO_SUPERUSER_EMAIL", "Boss@Corp.IO"),
+                ("DJANGO_SUPERUSER_PASSWORD", PW),
+            ],
+        )
+        .unwrap();
+        assert_eq!(o.username, "Boss@Corp.IO");
+        // Empty counts as unset.
+        let e = parse(&["-u", "a"], &[("DJANGO_SUPERUSER_PASSWORD", "")]).unwrap_err();
+        assert!(e.0.contains("DJANGO_SUPERUSER_PASSWORD"), "{}", e.0);
+    }
+
+    #[test]
+    fn iterations_are_capped_and_the_help_says_where() {
+        let max = MAX_ITERATIONS.to_string();
+        assert!(parse(&["-u", "a", "-p", PW, "--iterations", &max], &[]).is_ok());
+        let over = (MAX_ITERATIONS + 1).to_string();
+        let e = parse(&["-u", "a", "-p", PW, "--iterations", &over], &[]).unwrap_err();
+        assert!(e.0.contains(&format!("at most {max}")), "{}", e.0);
+        assert_eq!(
+            HELP.matches(&max).count(),
+            2,
+            "--help names the cap for --update and --iterations"
+        );
     }
 
     #[test]

@@ -244,10 +244,6 @@ impl fmt::Display for Plan {
 pub const ADVISORY_LOCK: &str =
     "SELECT pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext($1), pg_catalog.hashtext($2))";
 
-/// NFKC of a non-ASCII username, as Django's `normalize_username` does
-/// (`unicodedata.normalize("NFKC", ...)`), done by the server (PostgreSQL 13+, UTF-8 database).
-pub const NORMALIZE_NFKC: &str = "SELECT pg_catalog.normalize($1::text, NFKC)";
-
 #[cfg(test)]
 mod tests {
     use super::*;

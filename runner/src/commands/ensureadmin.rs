@@ -1,7 +1,8 @@
 //! `ensureadmin`: makes sure a Django superuser exists.
 //!
 //! Grants: the database alias's environment variables and outbound TCP to its hosts (as
-//! `wait4db`), the `DJANGO_ADMIN_*` variables the command reads, and — only when a password file
+//! `wait4db`), the `DJANGO_ADMIN_*` variables the command reads and Django's own
+//! `DJANGO_SUPERUSER_USERNAME/PASSWORD/EMAIL` (its fallbacks), and — only when a password file
 //! is named (`--password-file PATH`, else `$DJANGO_ADMIN_PASSWORD_FILE`) — that file, read-only,
 //! at the same path ([`crate::files`]: its directory, or a private copy when it is a symlink out
 //! of it). WASI mounts directories, not single files, so files next to the password file are
@@ -18,13 +19,16 @@ pub const COMMAND: Command = Command {
 };
 
 /// The variables ensureadmin reads besides the database's.
-pub const ENV: [&str; 6] = [
+pub const ENV: [&str; 9] = [
     "DJANGO_ADMIN_USERNAME",
     "DJANGO_ADMIN_PASSWORD",
     "DJANGO_ADMIN_PASSWORD_FILE",
     "DJANGO_ADMIN_PASSWORD_HASH",
     "DJANGO_ADMIN_EMAIL",
     "DJANGO_ADMIN_UPDATE",
+    "DJANGO_SUPERUSER_USERNAME",
+    "DJANGO_SUPERUSER_PASSWORD",
+    "DJANGO_SUPERUSER_EMAIL",
 ];
 
 /// ensureadmin's options that take a value (so their values are never mistaken for options).

@@ -2,16 +2,36 @@
 //! verifying them in constant time, and recognising every format Django's hashers write.
 //!
 //! Security posture: nothing here formats a password or a hash into a message; errors name the
-//! algorithm and what is wrong with the shape only.
+//! algorithm and what is wrong with the shape only. The CPU one hash may cost is bounded twice:
+//! by [`MAX_ITERATIONS`] and by a deadline checked inside the PBKDF2 loop ([`pbkdf2`]).
 
-pub mod base64;
 pub mod pbkdf2;
 pub mod salt;
 
+use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD};
+use base64::Engine;
 use std::fmt;
+use std::time::Instant;
+
+pub use pbkdf2::Expired;
 
 /// Django 5.2's `PBKDF2PasswordHasher.iterations` (the current LTS default).
 pub const DEFAULT_ITERATIONS: u32 = 1_000_000;
+
+/// [`MAX_ITERATIONS`] as a multiple of Django 5.2's default.
+///
+/// Why 10: Django raises its default by 20-25 % per feature release (5.2: 1,000,000; 6.0:
+/// 1,200,000; 6.1: 1,500,000; 6.2, April 2027: 1,800,000), so 10 × covers the releases of about
+/// four more years after 6.2, and projects that raise the count themselves a few fold, while one
+/// hash costs at most about 6 s in the component (0.63 µs per iteration, see [`pbkdf2`]), well
+/// inside the default `--timeout` of 30 s. A stored hash above it is never computed
+/// (4,000,000,000 iterations would be an hour of CPU, and as long for every Django login with
+/// it): `--update` rewrites it ([`Verdict::TooManyIterations`]).
+pub const ITERATIONS_FACTOR: u32 = 10;
+
+/// The most PBKDF2 iterations ensureadmin computes: for new hashes (`--iterations`) and when
+/// verifying a stored one. 10,000,000.
+pub const MAX_ITERATIONS: u32 = DEFAULT_ITERATIONS * ITERATIONS_FACTOR;
 
 /// The hashers Django ships (`django.contrib.auth.hashers`), by their `algorithm` prefix.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -73,20 +93,33 @@ fn bad(msg: impl Into<String>) -> BadHash {
 }
 
 /// `pbkdf2_sha256$<iterations>$<salt>$<base64 hash>` for `password`, as Django's
-/// `PBKDF2PasswordHasher.encode` writes it.
-pub fn make(password: &str, salt: &str, iterations: u32) -> String {
-    let dk = pbkdf2::pbkdf2_sha256(password.as_bytes(), salt.as_bytes(), iterations);
-    format!("pbkdf2_sha256${iterations}${salt}${}", base64::encode(&dk))
+/// `PBKDF2PasswordHasher.encode` writes it. Salts come from [`salt::generate`]. Gives up once
+/// `deadline` has passed.
+pub fn make(
+    password: &str,
+    salt: &str,
+    iterations: u32,
+    deadline: Option<Instant>,
+) -> Result<String, Expired> {
+    let dk = pbkdf2::pbkdf2_sha256(password.as_bytes(), salt.as_bytes(), iterations, deadline)?;
+    Ok(format!(
+        "pbkdf2_sha256${iterations}${salt}${}",
+        STANDARD.encode(dk)
+    ))
 }
 
-/// A fresh Django hash of `password` with a 22-character salt from the system CSPRNG.
-pub fn make_salted(password: &str, iterations: u32) -> Result<String, salt::NoRandom> {
-    Ok(make(password, &salt::generate()?, iterations))
+/// Strict standard base64 as Django's hashes hold it (Python's `b64encode`): `=` padding to a
+/// multiple of 4 when `padded` (pbkdf2, scrypt), none otherwise (argon2's PHC strings); the
+/// unused bits of the last character must be zero (the canonical encoding).
+fn b64decode(s: &str, padded: bool) -> Option<Vec<u8>> {
+    let engine = if padded { &STANDARD } else { &STANDARD_NO_PAD };
+    engine.decode(s).ok()
 }
 
 /// The parts of a PBKDF2 hash (Django's `decode`: `split("$", 3)`).
 struct Pbkdf2<'a> {
-    iterations: u32,
+    /// Django reads any positive integer; a `u64` holds every count anyone could compute.
+    iterations: u64,
     salt: &'a str,
 }
 
@@ -102,7 +135,7 @@ fn parse_pbkdf2(rest: &str, digest_len: usize, alg: Algorithm) -> Result<Pbkdf2<
     if salt.is_empty() {
         return Err(bad(format!("{alg}: empty salt")));
     }
-    match base64::decode(hash, true) {
+    match b64decode(hash, true) {
         Some(d) if d.len() == digest_len => Ok(Pbkdf2 { iterations, salt }),
         _ => Err(bad(format!(
             "{alg}: the hash part is not base64 of {digest_len} bytes"
@@ -110,7 +143,7 @@ fn parse_pbkdf2(rest: &str, digest_len: usize, alg: Algorithm) -> Result<Pbkdf2<
     }
 }
 
-fn positive(s: &str) -> Option<u32> {
+fn positive(s: &str) -> Option<u64> {
     if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
@@ -213,7 +246,7 @@ fn check_argon2(rest: &str) -> Result<(), BadHash> {
         return Err(form());
     }
     for part in [salt, hash] {
-        if base64::decode(part, false).is_none_or(|d| d.is_empty()) {
+        if b64decode(part, false).is_none_or(|d| d.is_empty()) {
             return Err(bad("argon2: salt and hash must be unpadded base64"));
         }
     }
@@ -250,7 +283,7 @@ fn check_scrypt(rest: &str) -> Result<(), BadHash> {
                 && !salt.is_empty()
                 && positive(r).is_some()
                 && positive(p).is_some()
-                && base64::decode(hash, true).is_some_and(|d| !d.is_empty()) =>
+                && b64decode(hash, true).is_some_and(|d| !d.is_empty()) =>
         {
             Ok(())
         }
@@ -269,31 +302,40 @@ pub enum Verdict {
     Mismatch,
     /// The stored hash uses an algorithm this component cannot compute; treat as "rewrite".
     Unverifiable(Algorithm),
+    /// A `pbkdf2_sha256` hash with more than [`MAX_ITERATIONS`]: not computed; treat as
+    /// "rewrite" (Django would spend as long on every login with it).
+    TooManyIterations(u64),
 }
 
 /// Check `password` against the stored `encoded` hash, as Django's `check_password` does for
 /// `pbkdf2_sha256`: recompute with the stored salt and iterations and compare the whole encoded
-/// strings in constant time.
-pub fn verify(password: &str, encoded: &str) -> Verdict {
+/// strings in constant time. At most [`MAX_ITERATIONS`], and only until `deadline`.
+pub fn verify(
+    password: &str,
+    encoded: &str,
+    deadline: Option<Instant>,
+) -> Result<Verdict, Expired> {
     let alg = match identify(encoded) {
         Ok(a) => a,
-        Err(_) => return Verdict::Mismatch,
+        Err(_) => return Ok(Verdict::Mismatch),
     };
     if alg != Algorithm::Pbkdf2Sha256 {
-        return Verdict::Unverifiable(alg);
+        return Ok(Verdict::Unverifiable(alg));
     }
     let rest = &encoded["pbkdf2_sha256$".len()..];
     let Ok(p) = parse_pbkdf2(rest, 32, alg) else {
-        return Verdict::Mismatch;
+        return Ok(Verdict::Mismatch);
     };
-    if constant_time_eq(
-        make(password, p.salt, p.iterations).as_bytes(),
-        encoded.as_bytes(),
-    ) {
+    let iterations = match u32::try_from(p.iterations) {
+        Ok(n) if n <= MAX_ITERATIONS => n,
+        _ => return Ok(Verdict::TooManyIterations(p.iterations)),
+    };
+    let made = make(password, p.salt, iterations, deadline)?;
+    Ok(if constant_time_eq(made.as_bytes(), encoded.as_bytes()) {
         Verdict::Match
     } else {
         Verdict::Mismatch
-    }
+    })
 }
 
 /// Equality whose time depends only on the lengths, not on where the inputs differ

@@ -7,6 +7,14 @@ const PW: &str = "Tr0ub4dor&3-ünï";
 const DJANGO_1M: &str =
     "pbkdf2_sha256$1000000$aEv27rEIKLvytpQvRm2kgQ$16EJltqzC2hAEwyK4vCNU6tl1kNuDfW609XYPO8WWlM=";
 
+fn make(password: &str, salt: &str, iterations: u32) -> String {
+    super::make(password, salt, iterations, None).unwrap()
+}
+
+fn verify(password: &str, encoded: &str) -> Verdict {
+    super::verify(password, encoded, None).unwrap()
+}
+
 #[test]
 fn make_matches_django_encode() {
     assert_eq!(
@@ -34,7 +42,7 @@ fn verifies_django_hash_at_default_iterations() {
 
 #[test]
 fn salted_hash_round_trip() {
-    let h = make_salted(PW, 2).unwrap();
+    let h = make(PW, &salt::generate().unwrap(), 2);
     let parts: Vec<&str> = h.split('$').collect();
     assert_eq!(parts[0], "pbkdf2_sha256");
     assert_eq!(parts[1], "2");
@@ -42,7 +50,11 @@ fn salted_hash_round_trip() {
     assert_eq!(parts[3].len(), 44);
     assert_eq!(verify(PW, &h), Verdict::Match);
     assert_eq!(verify("other", &h), Verdict::Mismatch);
-    assert_ne!(make_salted(PW, 2).unwrap(), h, "fresh salt each time");
+    assert_ne!(
+        make(PW, &salt::generate().unwrap(), 2),
+        h,
+        "fresh salt each time"
+    );
 }
 
 #[test]
@@ -115,4 +127,46 @@ fn constant_time_eq_is_equality() {
     assert!(!constant_time_eq(b"abc", b"abd"));
     assert!(!constant_time_eq(b"abc", b"abcd"));
     assert!(constant_time_eq(b"", b""));
+}
+
+#[test]
+fn stored_hashes_above_the_cap_are_not_computed() {
+    // 4,000,000,000 iterations: an hour of CPU if computed. Answered at once.
+    let start = std::time::Instant::now();
+    for n in [u64::from(MAX_ITERATIONS) + 1, 4_000_000_000, 99_999_999_999] {
+        let h = format!(
+            "pbkdf2_sha256${n}$aEv27rEIKLvytpQvRm2kgQ$16EJltqzC2hAEwyK4vCNU6tl1kNuDfW609XYPO8WWlM="
+        );
+        assert_eq!(identify(&h), Ok(Algorithm::Pbkdf2Sha256), "Django reads it");
+        assert_eq!(verify(PW, &h), Verdict::TooManyIterations(n));
+    }
+    assert!(start.elapsed() < std::time::Duration::from_secs(1));
+    assert_eq!(MAX_ITERATIONS, 10 * DEFAULT_ITERATIONS);
+}
+
+#[test]
+fn verifying_stops_at_the_deadline() {
+    let h = format!("pbkdf2_sha256${MAX_ITERATIONS}$aEv27rEIKLvytpQvRm2kgQ$16EJltqzC2hAEwyK4vCNU6tl1kNuDfW609XYPO8WWlM=");
+    let e = super::verify(PW, &h, Some(std::time::Instant::now())).unwrap_err();
+    assert_eq!(e.iterations, MAX_ITERATIONS);
+    assert_eq!(e.done, pbkdf2::CHECK_EVERY);
+}
+
+#[test]
+fn base64_is_strict_like_django_hashes_need() {
+    for n in 0..40u8 {
+        let v: Vec<u8> = (0..n).map(|i| i.wrapping_mul(37)).collect();
+        let e = STANDARD.encode(&v);
+        assert_eq!(b64decode(&e, true).as_deref(), Some(&v[..]));
+        assert_eq!(
+            b64decode(e.trim_end_matches('='), false).as_deref(),
+            Some(&v[..])
+        );
+    }
+    assert_eq!(STANDARD.encode(b"fo"), "Zm8=");
+    assert_eq!(b64decode("Zg=", true), None); // padding short
+    assert_eq!(b64decode("Zh==", true), None); // non-zero trailing bits
+    assert_eq!(b64decode("Z$==", true), None);
+    assert_eq!(b64decode("Zg==", false), None); // padding where none belongs
+    assert_eq!(b64decode("Zg", true), None);
 }

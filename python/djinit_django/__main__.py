@@ -11,6 +11,13 @@ def main(argv=None):
     parser.add_argument("--database", default="default")
     parser.add_argument("--pg-version", default=None)
     args = parser.parse_args(argv)
+    from djinit_django.export.offline import require_psycopg
+
+    try:
+        require_psycopg()  # before django.setup(), which would fail on it with less to go on
+    except ImportError as e:
+        print("djinit_export: error: %s" % e, file=sys.stderr)
+        return 1
     import django
     from django.core.management.base import CommandError, OutputWrapper
 

@@ -4,10 +4,12 @@
 mod checkmigrations;
 mod dns_discover;
 mod ensureadmin;
+mod exporter;
 mod harness;
 mod harness_selftest;
 mod hostile;
 mod lockedmigrate;
+mod real_apps;
 mod runner;
 mod settings;
 mod tls;

@@ -11,6 +11,10 @@ def main(argv=None):
     parser.add_argument("--database", default="default")
     parser.add_argument("--pg-version", default=None)
     args = parser.parse_args(argv)
+    if argv is None:
+        from djinit_django.export.bundle import fixed_hash_seed
+
+        fixed_hash_seed()  # the same set order on every export (see bundle.py)
     from djinit_django.export.offline import require_psycopg
 
     try:

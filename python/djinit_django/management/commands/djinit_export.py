@@ -27,6 +27,10 @@ class Command(BaseCommand):
             "DJINIT_EXPORT_PG_VERSION setting, else %d (Django's minimum)." % offline.DEFAULT_PG_VERSION,
         )
 
+    def run_from_argv(self, argv):
+        bundle.fixed_hash_seed()  # from the command line: same set order on every export
+        super().run_from_argv(argv)
+
     def handle(self, *args, **options):
         run(options["directory"], options["database"], options["pg_version"], self.stdout, options["verbosity"])
 

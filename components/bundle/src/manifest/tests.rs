@@ -55,6 +55,9 @@ fn parses_and_verifies() {
     );
     assert!(b.migrations[0].backward.is_none());
     assert_eq!(b.post_migrate.len(), 2);
+    // A guarded Python step is applied as SQL (the guard is checked); irreversible has no answer.
+    assert_eq!(b.migrations[0].needs_python(false), Some(false));
+    assert_eq!(b.migrations[0].needs_python(true), None);
 }
 
 #[test]

@@ -1,110 +1,120 @@
 """Finding transaction control in SQL text (for atomic migrations, see ``walk``).
 
 An atomic migration runs in one transaction together with its ``django_migrations`` row. A
-``COMMIT`` (or ``BEGIN``, ``ROLLBACK``, ``END``, ...) inside its SQL, typically from a ``RunSQL``,
-would commit part of the migration and leave the rest to fail on its own: the export refuses it.
+``COMMIT`` inside its SQL (or ``END``, ``ROLLBACK``, ``ABORT``, ``BEGIN``, ``START TRANSACTION``,
+``SAVEPOINT``, ``RELEASE``, ``ROLLBACK TO``, ``PREPARE TRANSACTION``), typically from a
+``RunSQL``, would commit or undo part of the migration and run the rest outside the transaction:
+the export refuses it, so the build fails instead of the deploy.
 
-The scanner splits text into statements the way PostgreSQL's lexer sees them: ``;`` outside
-quotes ('...', E'...' with backslash escapes, "identifiers", $tag$ dollar quotes $tag$), outside
-comments (``--`` to the end of the line, nested ``/* */``) and outside ``BEGIN ATOMIC ... END``
-function bodies (with nested ``CASE ... END``), then looks at each statement's first words.
+The rules are those of ``lockedmigrate``'s own check before applying
+(``components/lockedmigrate/src/tx_control.rs``), so what exports also applies: statements end at
+``;`` outside string literals ('...', E'...' with backslash escapes), quoted identifiers, dollar
+quotes ($tag$...$tag$: function bodies, DO blocks), comments (``--``, nested ``/* */``),
+parentheses, and the ``BEGIN ... END`` body of ``CREATE [OR REPLACE] FUNCTION|PROCEDURE ... BEGIN
+ATOMIC`` (psql's heuristic); a statement's first words decide.
 """
 
-import re
-
-# First word(s) of a statement -> what to call it. ROLLBACK TO / RELEASE [SAVEPOINT] stay
-# inside the transaction and are fine; SAVEPOINT too.
-_CONTROL = {
-    "begin": "BEGIN",
-    "start": "START TRANSACTION",
-    "commit": "COMMIT",
-    "end": "END",
-    "rollback": "ROLLBACK",
-    "abort": "ABORT",
-    "prepare": "PREPARE TRANSACTION",
-}
-
-_WORD = re.compile(r"[A-Za-z_][A-Za-z_0-9$]*")
-_DOLLAR_TAG = re.compile(r"\$([A-Za-z_][A-Za-z_0-9]*)?\$")
+_ALWAYS = {"BEGIN", "COMMIT", "END", "ROLLBACK", "ABORT", "SAVEPOINT", "RELEASE"}
 
 
-def _skip_quoted(text, i):
-    """Index after the quoted token starting at ``text[i]``, or None when ``text[i]`` starts none."""
-    c = text[i]
-    if c == "'" or (c in "eE" and text[i + 1 : i + 2] == "'" and (i == 0 or not _is_word_char(text[i - 1]))):
-        backslash = c != "'"
-        j = i + (2 if backslash else 1)
-        while j < len(text):
-            if backslash and text[j] == "\\":
+def _ident_start(c):
+    return c.isalpha() or c == "_" or ord(c) >= 0x80
+
+
+def _ident_cont(c):
+    return _ident_start(c) or c.isdigit() or c == "$"
+
+
+def _skip_quoted(text, i, quote, backslash):
+    j = i + 1
+    while j < len(text):
+        if backslash and text[j] == "\\":
+            j += 2
+        elif text[j] == quote:
+            if text[j + 1 : j + 2] == quote:
                 j += 2
-                continue
-            if text[j] == "'":
-                if text[j + 1 : j + 2] == "'":
-                    j += 2
-                    continue
-                return j + 1
-            j += 1
-        return len(text)
-    if c == '"':
-        j = text.find('"', i + 1)
-        while j != -1 and text[j + 1 : j + 2] == '"':
-            j = text.find('"', j + 2)
-        return len(text) if j == -1 else j + 1
-    if c == "$" and (i == 0 or not _is_word_char(text[i - 1])):
-        m = _DOLLAR_TAG.match(text, i)
-        if m:
-            end = text.find(m.group(0), m.end())
-            return len(text) if end == -1 else end + len(m.group(0))
-    if text.startswith("--", i):
-        j = text.find("\n", i)
-        return len(text) if j == -1 else j + 1
-    if text.startswith("/*", i):
-        depth, j = 1, i + 2
-        while j < len(text) and depth:
-            if text.startswith("/*", j):
-                depth, j = depth + 1, j + 2
-            elif text.startswith("*/", j):
-                depth, j = depth - 1, j + 2
             else:
-                j += 1
-        return j
-    return None
+                return j + 1
+        else:
+            j += 1
+    return len(text)
 
 
-def _is_word_char(c):
-    return c.isalnum() or c in "_$"
+def _skip_dollar(text, i):
+    j = i + 1
+    if j < len(text) and _ident_start(text[j]):
+        while j < len(text) and _ident_cont(text[j]) and text[j] != "$":
+            j += 1
+    if text[j : j + 1] != "$":
+        return max(i + 1, j)  # $1 (a parameter) or a stray $: not a quote
+    tag = text[i : j + 1]
+    end = text.find(tag, j + 1)
+    return len(text) if end == -1 else end + len(tag)
 
 
 def statements(text):
-    """The statements of ``text``, each as its list of lower-cased words outside quotes."""
+    """The first two words (upper case) of each statement of ``text``."""
     out, words = [], []
-    depth = 0  # BEGIN ATOMIC / CASE nesting
-    i = 0
+    i, paren, begin, count = 0, 0, 0, 0
+    idents = ["", "", "", ""]
     while i < len(text):
-        end = _skip_quoted(text, i)
-        if end is not None:
-            i = end
-            continue
         c = text[i]
-        if c == ";" and depth == 0:
+        if text.startswith("--", i):
+            j = text.find("\n", i)
+            i = len(text) if j == -1 else j
+        elif text.startswith("/*", i):
+            depth = 0
+            while i < len(text):
+                if text.startswith("/*", i):
+                    depth, i = depth + 1, i + 2
+                elif text.startswith("*/", i):
+                    depth, i = depth - 1, i + 2
+                    if depth == 0:
+                        break
+                else:
+                    i += 1
+        elif c in "'\"":
+            i = _skip_quoted(text, i, c, False)
+        elif c == "$":
+            i = _skip_dollar(text, i)
+        elif c == "(":
+            paren, i = paren + 1, i + 1
+        elif c == ")":
+            paren, i = max(paren - 1, 0), i + 1
+        elif c == ";" and paren == 0 and begin == 0:
             if words:
                 out.append(words)
-            words = []
+            words, count, i = [], 0, i + 1
+        elif _ident_start(c):
+            s = i
+            while i < len(text) and _ident_cont(text[i]):
+                i += 1
+            word = text[s:i].upper()
+            if word == "E" and text[i : i + 1] == "'":
+                i = _skip_quoted(text, i, "'", True)
+                continue
+            if count == 0:
+                idents = ["", "", "", ""]
+            if count < 4 and word in ("CREATE", "FUNCTION", "PROCEDURE", "OR", "REPLACE"):
+                idents[count] = word[0]
+            count += 1
+            routine = idents[0] == "C" and (
+                idents[1] in ("F", "P") or (idents[1] == "O" and idents[2] == "R" and idents[3] in ("F", "P"))
+            )
+            if routine and paren == 0:
+                if word == "BEGIN":
+                    begin += 1
+                elif word == "CASE" and begin >= 1:
+                    begin += 1
+                elif word == "END":
+                    begin = max(begin - 1, 0)
+            if len(words) < 2:
+                words.append(word)
+        elif c.isdigit():
+            while i < len(text) and (text[i].isalnum() or text[i] in "._"):
+                i += 1
+        else:
             i += 1
-            continue
-        m = _WORD.match(text, i)
-        if m and (i == 0 or not _is_word_char(text[i - 1])):
-            word = m.group(0).lower()
-            if word == "atomic" and words and words[-1] == "begin" and words[0] != "begin":
-                depth += 1
-            elif word == "case" and depth:
-                depth += 1
-            elif word == "end" and depth:
-                depth -= 1
-            words.append(word)
-            i = m.end()
-            continue
-        i += 1
     if words:
         out.append(words)
     return out
@@ -114,17 +124,9 @@ def transaction_control(text):
     """The first transaction-control command in ``text`` (e.g. ``"COMMIT"``), or None."""
     for words in statements(text):
         first = words[0]
-        if first not in _CONTROL:
-            continue
-        if first == "rollback" and len(words) > 1 and words[1] in ("to", "prepared"):
-            if words[1] == "to":
-                continue
-            return "ROLLBACK PREPARED"
-        if first == "commit" and len(words) > 1 and words[1] == "prepared":
-            return "COMMIT PREPARED"
-        if first == "start" and (len(words) < 2 or words[1] != "transaction"):
-            continue
-        if first == "prepare" and (len(words) < 2 or words[1] != "transaction"):
-            continue  # PREPARE name AS ... is a prepared statement
-        return _CONTROL[first]
+        second = words[1] if len(words) > 1 else None
+        if first in _ALWAYS:
+            return first
+        if first in ("START", "PREPARE") and second == "TRANSACTION":
+            return "%s TRANSACTION" % first
     return None

@@ -76,13 +76,11 @@ class Plan:
         state comparison is not needed."""
         if self.pointing is None:
             return False
+        operations = _schema_operations(migration)
+        if operations is None:
+            return False
         read = set()
-        for op in migration.operations:
-            if isinstance(op, (RunPython, RunSQL)):
-                continue
-            own = _own_models(op, migration.app_label)
-            if own is None:
-                return False
+        for op, own in operations:
             read |= own
             for model in own:
                 read |= self.pointing.get(model, set())
@@ -146,18 +144,26 @@ def _own_models(op, app_label):
     return None
 
 
-def _changed_by(migration):
-    """The models a migration's operations change (None: an operation this module does not
-    know)."""
-    out = set()
+def _schema_operations(migration):
+    """``(operation, models it alters)`` for each operation whose SQL comes from the state (not
+    RunPython/RunSQL); None when one of them is an operation this module does not know."""
+    out = []
     for op in migration.operations:
         if isinstance(op, (RunPython, RunSQL)):
             continue
         own = _own_models(op, migration.app_label)
         if own is None:
             return None
-        out |= own
+        out.append((op, own))
     return out
+
+
+def _changed_by(migration):
+    """The models a migration's operations change (None: not known)."""
+    operations = _schema_operations(migration)
+    if operations is None:
+        return None
+    return set().union(*(own for _, own in operations))
 
 
 def _relations(key, fields):

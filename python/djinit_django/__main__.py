@@ -11,6 +11,17 @@ def main(argv=None):
     parser.add_argument("--database", default="default")
     parser.add_argument("--pg-version", default=None)
     args = parser.parse_args(argv)
+    if argv is None:
+        from djinit_django.export.bundle import fixed_hash_seed
+
+        fixed_hash_seed()  # the same set order on every export (see bundle.py)
+    from djinit_django.export.offline import require_psycopg
+
+    try:
+        require_psycopg()  # before django.setup(), which would fail on it with less to go on
+    except ImportError as e:
+        print("djinit_export: error: %s" % e, file=sys.stderr)
+        return 1
     import django
     from django.core.management.base import CommandError, OutputWrapper
 

@@ -105,3 +105,49 @@ impl DjangoProject {
         cmd
     }
 }
+
+/// The statements of `sqlmigrate` output (or of SQL text), for comparing it with SQL from
+/// elsewhere: comment lines (`--` operation headers, `-- (no-op)`, `-- THIS OPERATION CANNOT BE
+/// WRITTEN AS SQL`) and the `BEGIN;`/`COMMIT;` of an atomic migration go; a time literal Django
+/// computed from the clock (`'2026-01-02 03:04:05.678901+00:00'::timestamptz`) becomes `now()`,
+/// which is what the exporter writes for it.
+pub fn sqlmigrate_statements(text: &str) -> String {
+    let mut lines: Vec<&str> = text
+        .lines()
+        .map(str::trim_end)
+        .filter(|l| !l.is_empty() && !l.starts_with("--"))
+        .collect();
+    if lines.first() == Some(&"BEGIN;") && lines.last() == Some(&"COMMIT;") {
+        lines.remove(0);
+        lines.pop();
+    }
+    lines
+        .iter()
+        .map(|l| clock_literals_to_now(l))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// `'YYYY-MM-DD HH:MM:SS[.ffffff]+00:00'::timestamptz` -> `now()`.
+fn clock_literals_to_now(line: &str) -> String {
+    const CAST: &str = "'::timestamptz";
+    let mut out = String::new();
+    let mut rest = line;
+    while let Some(end) = rest.find(CAST) {
+        let start = rest[..end].rfind('\'');
+        let literal = start.map(|s| &rest[s + 1..end]);
+        let looks_like_time = literal.is_some_and(|l| {
+            l.len() >= 19 && l.chars().all(|c| c.is_ascii_digit() || "-: .+".contains(c))
+        });
+        if looks_like_time {
+            let s = start.unwrap();
+            out.push_str(&rest[..s]);
+            out.push_str("now()");
+        } else {
+            out.push_str(&rest[..end + CAST.len()]);
+        }
+        rest = &rest[end + CAST.len()..];
+    }
+    out.push_str(rest);
+    out
+}

@@ -2,10 +2,9 @@
 //! manifest's edges, with the same plan orders: a depth-first walk over sorted parents
 //! (forwards) or children (backwards), as `MigrationGraph.iterative_dfs` does.
 
+pub use crate::manifest::Key;
 use crate::manifest::{Bundle, Migration};
 use std::collections::{BTreeMap, BTreeSet, HashSet};
-
-pub type Key = (String, String);
 
 pub struct Graph<'a> {
     pub nodes: BTreeMap<Key, &'a Migration>,

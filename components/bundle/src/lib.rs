@@ -7,6 +7,7 @@
 //! - [`graph`]: Django's migration graph rebuilt from the manifest, with `forwards_plan` /
 //!   `backwards_plan` in Django's order.
 //! - [`state`]: what the database has recorded in `django_migrations`, and what is pending.
+//! - [`variant`]: which of a migration's SQL variants Django would run, given what is applied.
 //!
 //! ```no_run
 //! # fn f(client: &mut djinit_pg::Client) -> Result<(), Box<dyn std::error::Error>> {
@@ -23,6 +24,7 @@
 pub mod graph;
 pub mod manifest;
 pub mod state;
+pub mod variant;
 pub mod wait;
 
-pub use manifest::{Bundle, BundleError, Guard, Migration, Row, Step};
+pub use manifest::{Bundle, BundleError, Guard, Key, Migration, Row, Step, Variant};

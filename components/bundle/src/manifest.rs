@@ -2,6 +2,10 @@
 //! format). Checksums: `sha256:` + hex of the canonical JSON (keys sorted, no whitespace, UTF-8)
 //! of the object without its `checksum` key; serde_json's compact output with sorted maps is the
 //! same text as Python's `json.dumps(sort_keys=True, separators=(",", ":"), ensure_ascii=False)`.
+//!
+//! Format version 2 adds, per migration, `depends_on` and `variants` (the SQL Django would run
+//! when other migrations are applied too, see [`crate::variant`]) and the `site` post_migrate
+//! row; version 1 bundles (no variants) are still read.
 
 use serde::Deserialize;
 use serde_json::Value;
@@ -9,7 +13,9 @@ use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 
 pub const FORMAT: &str = "djinit-migrations";
-pub const VERSION: u64 = 1;
+pub const VERSION: u64 = 2;
+/// The oldest format version still read.
+pub const MIN_VERSION: u64 = 1;
 pub const FILE: &str = "manifest.json";
 /// Largest manifest read (a project with thousands of migrations stays far below).
 pub const MAX_BYTES: u64 = 64 << 20;
@@ -35,7 +41,8 @@ pub enum Step {
     /// `RunPython.noop`: nothing to do.
     Noop(String),
     /// An operation that needs Python. Applied without Python only when it has a guard that
-    /// holds (checked inside the migration's transaction).
+    /// holds (checked inside the migration's transaction). A whole migration exported as Python
+    /// (its SQL depends on something only known when it runs) says why in `describe`.
     Python {
         describe: String,
         callable: Option<String>,
@@ -68,10 +75,29 @@ pub struct Migration {
     pub replaces: Vec<(String, String)>,
     pub operations: Vec<String>,
     pub soft_applied: Option<SoftApplied>,
+    /// `sqlmigrate`'s SQL: computed from the migration's ancestors' state.
     pub forward: Vec<Step>,
-    /// `None`: irreversible.
+    /// `sqlmigrate --backwards`. `None`: irreversible.
     pub backward: Option<Vec<Step>>,
+    /// Migrations (neither ancestors nor descendants) whose being applied changes the forward SQL.
+    pub depends_on_forward: Vec<Key>,
+    /// Migrations before this one in the full plan whose being applied changes the backward SQL.
+    pub depends_on_backward: Vec<Key>,
+    /// The SQL for the subsets of `depends_on_*` where it differs from `forward`/`backward`.
+    pub variants: Vec<Variant>,
 }
+
+/// The steps of one direction when exactly `applied` of that direction's `depends_on` are applied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Variant {
+    pub backwards: bool,
+    pub applied: Vec<Key>,
+    /// `None`: irreversible (as `backward`).
+    pub steps: Option<Vec<Step>>,
+}
+
+/// `(app, name)`.
+pub type Key = (String, String);
 
 impl Migration {
     pub fn key(&self) -> (&str, &str) {
@@ -97,6 +123,17 @@ impl Migration {
             })
             .collect()
     }
+
+    /// Whether this direction needs Django: an unguarded Python step in the steps chosen for
+    /// it (`sql` / `python` in a plan). `None` when the direction is irreversible.
+    pub fn needs_python(&self, backwards: bool) -> Option<bool> {
+        let steps = if backwards {
+            self.backward.as_deref()?
+        } else {
+            &self.forward
+        };
+        Some(!Self::unguarded_python(steps).is_empty())
+    }
 }
 
 /// A row `post_migrate` would create.
@@ -111,6 +148,14 @@ pub enum Row {
         model: String,
         codename: String,
         name: String,
+    },
+    /// `django.contrib.sites`' default site, created only when `django_site` is empty; then
+    /// Django's `sequence_reset` statements (the id was set explicitly).
+    Site {
+        id: i64,
+        domain: String,
+        name: String,
+        sequence_reset: Vec<String>,
     },
 }
 
@@ -127,6 +172,7 @@ pub struct Bundle {
     /// In the order `migrate` applies them on a fresh database.
     pub migrations: Vec<Migration>,
     pub post_migrate: Vec<Row>,
+    /// Dotted names of `post_migrate` receivers the bundle does not reproduce.
     pub not_exported: Vec<String>,
     pub checksum: String,
 }
@@ -166,6 +212,23 @@ struct RawMigration {
     soft_applied: Option<SoftApplied>,
     forward: Vec<RawStep>,
     backward: Option<Vec<RawStep>>,
+    #[serde(default)]
+    depends_on: RawDependsOn,
+    #[serde(default)]
+    variants: Vec<RawVariant>,
+}
+
+#[derive(Deserialize, Default)]
+struct RawDependsOn {
+    forward: Vec<Key>,
+    backward: Vec<Key>,
+}
+
+#[derive(Deserialize)]
+struct RawVariant {
+    direction: String,
+    applied: Vec<Key>,
+    steps: Option<Vec<RawStep>>,
 }
 
 #[derive(Deserialize)]
@@ -187,6 +250,15 @@ struct RawPostMigrate {
 struct RawRow {
     content_type: Option<(String, String)>,
     permission: Option<(String, String, String, String)>,
+    site: Option<RawSite>,
+}
+
+#[derive(Deserialize)]
+struct RawSite {
+    id: i64,
+    domain: String,
+    name: String,
+    sequence_reset: Vec<String>,
 }
 
 /// `sha256:<hex>` of the canonical JSON of `v` without its `checksum` key.
@@ -253,10 +325,10 @@ impl Bundle {
             other => return Err(format!("not a djinit migration bundle (format {other:?})")),
         }
         match v.get("version").and_then(Value::as_u64) {
-            Some(VERSION) => {}
+            Some(n) if (MIN_VERSION..=VERSION).contains(&n) => {}
             other => {
                 return Err(format!(
-                    "bundle format version {other:?} is not supported (this djinit reads version {VERSION})"
+                    "bundle format version {other:?} is not supported (this djinit reads versions {MIN_VERSION} to {VERSION}); export the bundle with the djinit-django of this djinit release"
                 ))
             }
         }
@@ -284,9 +356,40 @@ impl Bundle {
             if !seen.insert((m.app.clone(), m.name.clone())) {
                 return Err(format!("migration {label} is listed twice"));
             }
+            let mut variants = Vec::with_capacity(m.variants.len());
+            for v in m.variants {
+                let backwards = match v.direction.as_str() {
+                    "forward" => false,
+                    "backward" => true,
+                    other => {
+                        return Err(format!(
+                            "migration {label} has a variant of unknown direction {other:?}"
+                        ))
+                    }
+                };
+                let depends = if backwards {
+                    &m.depends_on.backward
+                } else {
+                    &m.depends_on.forward
+                };
+                if v.applied.is_empty() || v.applied.iter().any(|k| !depends.contains(k)) {
+                    return Err(format!(
+                        "migration {label} has a {} variant for migrations it does not depend on",
+                        v.direction
+                    ));
+                }
+                variants.push(Variant {
+                    backwards,
+                    applied: v.applied,
+                    steps: v.steps.map(|s| steps(s, &label)).transpose()?,
+                });
+            }
             migrations.push(Migration {
                 forward: steps(m.forward, &label)?,
                 backward: m.backward.map(|b| steps(b, &label)).transpose()?,
+                depends_on_forward: m.depends_on.forward,
+                depends_on_backward: m.depends_on.backward,
+                variants,
                 app: m.app,
                 name: m.name,
                 atomic: m.atomic,
@@ -298,7 +401,12 @@ impl Bundle {
             });
         }
         for m in &migrations {
-            for d in &m.dependencies {
+            for d in m
+                .dependencies
+                .iter()
+                .chain(&m.depends_on_forward)
+                .chain(&m.depends_on_backward)
+            {
                 if !seen.contains(d) {
                     return Err(format!(
                         "migration {} depends on {}.{}, which is not in the bundle",
@@ -311,17 +419,23 @@ impl Bundle {
         }
         let mut rows = Vec::with_capacity(raw.post_migrate.rows.len());
         for r in raw.post_migrate.rows {
-            rows.push(match (r.content_type, r.permission) {
-                (Some((app_label, model)), None) => Row::ContentType { app_label, model },
-                (None, Some((app_label, model, codename, name))) => Row::Permission {
+            rows.push(match (r.content_type, r.permission, r.site) {
+                (Some((app_label, model)), None, None) => Row::ContentType { app_label, model },
+                (None, Some((app_label, model, codename, name)), None) => Row::Permission {
                     app_label,
                     model,
                     codename,
                     name,
                 },
+                (None, None, Some(s)) => Row::Site {
+                    id: s.id,
+                    domain: s.domain,
+                    name: s.name,
+                    sequence_reset: s.sequence_reset,
+                },
                 _ => {
                     return Err(
-                        "a post_migrate row is neither a content type nor a permission".into(),
+                        "a post_migrate row is not one content type, permission or site".into(),
                     )
                 }
             });

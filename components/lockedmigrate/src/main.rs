@@ -205,10 +205,11 @@ fn migrate(
     log: &Log,
 ) -> anyhow::Result<()> {
     let out = log.verbosity() >= 1;
+    // Each migration with the SQL Django would run for it given what is applied (variants).
+    let chosen = djinit_bundle::variant::resolve(graph, planned, applied);
     // Refuse up front what cannot be done, before anything is applied.
     if !opts.fake {
-        for p in planned {
-            let m = graph.nodes[&p.key];
+        for (p, m) in planned.iter().zip(&chosen) {
             let steps = if p.backwards {
                 m.backward
                     .as_deref()
@@ -262,8 +263,7 @@ fn migrate(
             .context("creating django_migrations")?;
         client.batch("COMMIT")?;
     }
-    for p in planned {
-        let m = graph.nodes[&p.key];
+    for (p, m) in planned.iter().zip(&chosen) {
         let start = std::time::Instant::now();
         let mut mode = if opts.fake {
             apply::Mode::Fake
@@ -307,19 +307,10 @@ fn migrate(
     }
     if !graph.nodes.keys().all(|k| done.contains(k)) {
         log.detail("post_migrate rows not added: migrations remain unapplied");
-        return Ok(());
+    } else {
+        post_migrate::apply(client, &bundle.post_migrate, log)?;
     }
-    let (ct, perm) = post_migrate::apply(client, &bundle.post_migrate)?;
-    if ct + perm > 0 {
-        log.detail(format!(
-            "post_migrate: added {ct} content types and {perm} permissions"
-        ));
-    }
-    for r in &bundle.not_exported {
-        log.detail(format!(
-            "post_migrate receiver {r} is not in the bundle and did not run"
-        ));
-    }
+    post_migrate::report_not_exported(&bundle.not_exported, log);
     Ok(())
 }
 

@@ -1,6 +1,8 @@
-//! The rows Django's `post_migrate` handlers (`create_contenttypes`, `create_permissions`)
-//! create, from the bundle, inserted only where missing and in the bundle's order (so ids match
-//! a `manage.py migrate` run on the same database). One transaction, under the advisory lock.
+//! The rows Django's `post_migrate` handlers (`create_contenttypes`, `create_permissions`,
+//! the sites framework's `create_default_site`) create, from the bundle, inserted only where
+//! missing and in the bundle's order (so ids match a `manage.py migrate` run on the same
+//! database). One transaction, under the advisory lock. Receivers the bundle does not reproduce
+//! are listed after every run ([`report_not_exported`]), as Django would have run them.
 //!
 //! Two statements whatever the number of rows: the rows travel as one bound JSON parameter
 //! (never spliced into SQL) and `json_to_recordset` turns them back into rows; `ORDER BY` keeps
@@ -9,6 +11,7 @@
 
 use anyhow::Context;
 use djinit_bundle::Row;
+use djinit_cli::Log;
 use djinit_pg::Client;
 use serde_json::json;
 
@@ -25,6 +28,10 @@ const PERMISSIONS: &str = "INSERT INTO auth_permission (name, content_type_id, c
                        WHERE p.content_type_id = ct.id AND p.codename = r.codename) \
      ORDER BY r.i";
 
+/// `create_default_site`: the site only when the table is empty (Django checks `exists()`).
+const SITE: &str = "INSERT INTO django_site (id, domain, name) \
+     SELECT $1::bigint, $2, $3 WHERE NOT EXISTS (SELECT 1 FROM django_site)";
+
 fn exists(client: &mut Client, table: &str) -> anyhow::Result<bool> {
     Ok(!client
         .query(
@@ -35,14 +42,17 @@ fn exists(client: &mut Client, table: &str) -> anyhow::Result<bool> {
         .is_empty())
 }
 
-/// Insert the missing rows; returns (content types, permissions) added.
-pub fn apply(client: &mut Client, rows: &[Row]) -> anyhow::Result<(u64, u64)> {
-    if rows.is_empty() || !exists(client, "django_content_type")? {
-        return Ok((0, 0));
+/// Insert the missing rows (and log what was added at `-v 2`).
+pub fn apply(client: &mut Client, rows: &[Row], log: &Log) -> anyhow::Result<()> {
+    if rows.is_empty() {
+        return Ok(());
     }
-    let perms = exists(client, "auth_permission")?;
+    let cts_exist = exists(client, "django_content_type")?;
+    let perms = cts_exist && exists(client, "auth_permission")?;
+    let sites = exists(client, "django_site")?;
     let mut cts = Vec::new();
     let mut ps = Vec::new();
+    let mut site = None;
     for (i, row) in rows.iter().enumerate() {
         match row {
             Row::ContentType { app_label, model } => {
@@ -51,15 +61,22 @@ pub fn apply(client: &mut Client, rows: &[Row]) -> anyhow::Result<(u64, u64)> {
             Row::Permission { app_label, model, codename, name } => ps.push(
                 json!({"i": i, "app": app_label, "model": model, "codename": codename, "name": name}),
             ),
+            Row::Site { id, domain, name, sequence_reset } => {
+                site = Some((id.to_string(), domain, name, sequence_reset))
+            }
         }
     }
     let cts = serde_json::Value::Array(cts).to_string();
     let ps = serde_json::Value::Array(ps).to_string();
     client.batch("BEGIN")?;
-    let r = (|| -> anyhow::Result<(u64, u64)> {
-        let ct = client
-            .execute(CONTENT_TYPES, &[Some(&cts)])
-            .context("adding content types")?;
+    let r = (|| -> anyhow::Result<(u64, u64, u64)> {
+        let ct = if cts_exist {
+            client
+                .execute(CONTENT_TYPES, &[Some(&cts)])
+                .context("adding content types")?
+        } else {
+            0
+        };
         let p = if perms {
             client
                 .execute(PERMISSIONS, &[Some(&ps)])
@@ -67,16 +84,46 @@ pub fn apply(client: &mut Client, rows: &[Row]) -> anyhow::Result<(u64, u64)> {
         } else {
             0
         };
-        Ok((ct, p))
+        let mut s = 0;
+        if let (Some((id, domain, name, reset)), true) = (&site, sites) {
+            s = client
+                .execute(SITE, &[Some(id), Some(domain), Some(name)])
+                .context("adding the default site")?;
+            if s > 0 {
+                for sql in reset.iter() {
+                    client
+                        .batch(sql)
+                        .context("resetting django_site's sequence")?;
+                }
+            }
+        }
+        Ok((ct, p, s))
     })();
     match r {
-        Ok(n) => {
+        Ok((ct, perm, site)) => {
             client.batch("COMMIT")?;
-            Ok(n)
+            if ct + perm + site > 0 {
+                log.detail(format!(
+                    "post_migrate: added {ct} content types, {perm} permissions and {site} sites"
+                ));
+            }
+            Ok(())
         }
         Err(e) => {
             let _ = client.batch("ROLLBACK");
-            Err(e.context("post_migrate rows (content types, permissions) were not added"))
+            Err(e.context(
+                "post_migrate rows (content types, permissions, default site) were not added",
+            ))
         }
+    }
+}
+
+/// One line per `post_migrate` receiver the bundle does not reproduce (`-v 1`): Django would
+/// have run it after this migrate, djinit did not.
+pub fn report_not_exported(receivers: &[String], log: &Log) {
+    for r in receivers {
+        log.info(format!(
+            "post_migrate receiver {r} did not run (it is not in the bundle): run it with Django, e.g. `djinit lockedmigrate --exec -- python manage.py migrate` or a Job"
+        ));
     }
 }

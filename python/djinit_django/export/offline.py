@@ -11,6 +11,11 @@ instead, so a Docker build needs no database:
   as psycopg 3 does it (psycopg2's ``adapt`` when only psycopg2 is installed).
 - While exporting, any attempt to open a connection fails with a clear error instead of
   silently contacting a database (so a bundle never depends on the build machine's data).
+- The schema editor is the connection's own class with two mixins: catalog lookups become SQL
+  that looks names up at apply time (``introspect``), and defaults computed from the clock become
+  ``now()`` (``defaults``).
+- psycopg 3 (or psycopg2) must be importable: Django's PostgreSQL backend needs it, and literals
+  are quoted the way it quotes them. ``pip install 'djinit-django[export]'`` installs it.
 """
 
 import contextlib
@@ -19,7 +24,28 @@ DEFAULT_PG_VERSION = 14
 
 
 class NeedsDatabase(RuntimeError):
-    pass
+    """An operation's SQL depends on the database in a way the export cannot compile."""
+
+
+class NeedsPython(RuntimeError):
+    """An operation's SQL depends on a value only Python can compute when it runs."""
+
+
+MISSING_PSYCOPG = (
+    "djinit_export needs psycopg 3 (or psycopg2) to load Django's PostgreSQL backend and quote SQL "
+    "literals as Django does: pip install 'djinit-django[export]'"
+)
+
+
+def require_psycopg():
+    """Raise ``ImportError`` with the install hint when neither psycopg nor psycopg2 imports."""
+    try:
+        import psycopg  # noqa: F401
+    except ImportError:
+        try:
+            import psycopg2  # noqa: F401
+        except ImportError:
+            raise ImportError(MISSING_PSYCOPG) from None
 
 
 def parse_pg_version(value):
@@ -57,7 +83,15 @@ def offline(connection, pg_version):
             "(djinit_export works without a database; this operation cannot be exported)"
         )
 
+    from .defaults import DefaultsEditorMixin
+    from .introspect import LookupEditorMixin
+
     connection.__dict__["pg_version"] = pg_version
+    connection.SchemaEditorClass = type(
+        "Export" + connection.SchemaEditorClass.__name__,
+        (LookupEditorMixin, DefaultsEditorMixin, connection.SchemaEditorClass),
+        {},
+    )
     connection.ensure_connection = refuse
     connection.connect = refuse
     ops = connection.ops
@@ -72,6 +106,10 @@ def offline(connection, pg_version):
 
 def quote(value):
     """A literal, as psycopg quotes it client-side (no connection: default adapters)."""
+    from .defaults import SqlExpression
+
+    if isinstance(value, SqlExpression):
+        return value.sql
     try:
         from psycopg import sql
     except ImportError:  # psycopg2

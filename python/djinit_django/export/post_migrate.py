@@ -1,25 +1,41 @@
-"""The rows ``manage.py migrate``'s ``post_migrate`` handlers create, as data.
+"""What ``manage.py migrate``'s ``post_migrate`` receivers do, as data.
 
-Django's ``create_contenttypes`` and ``create_permissions`` run for every installed app (in
-``INSTALLED_APPS`` order) with the migrated project state's models. This module walks the same
-apps and models in the same order and records what they would insert on an empty database:
+``migrate`` first imports every installed app's ``management`` module (receivers such as
+django-guardian's ``create_anonymous_user`` are connected there), then sends ``post_migrate`` for
+each app with models, in ``INSTALLED_APPS`` order, with the migrated project state's models. This
+module does the same imports and walks the same receivers in the same order. Each receiver is
+either exported or listed as not exported, never skipped silently:
 
-- ``{"content_type": [app_label, model]}``
-- ``{"permission": [app_label, model, codename, name]}``
+- ``create_contenttypes`` / ``create_permissions`` (contenttypes, auth): rows
+  ``{"content_type": [app_label, model]}`` and
+  ``{"permission": [app_label, model, codename, name]}``, inserted by ``lockedmigrate`` only when
+  missing, in this order, so ids match a ``manage.py migrate`` run;
+- ``create_default_site`` (sites): ``{"site": {"id", "domain", "name", "sequence_reset"}}``,
+  inserted only when ``django_site`` is empty, followed by Django's sequence reset;
+- receivers known to touch no database (``NO_DATABASE_EFFECT``, e.g. cache clearing);
+- anything else: its dotted name in ``not_exported``; ``lockedmigrate`` prints it after applying
+  (run it with Django: ``lockedmigrate --exec`` or a Job).
 
-``lockedmigrate`` inserts each row only when it is missing (so on an existing database only the
-new ones are added, as Django does), in this order, so ids match a ``manage.py migrate`` run.
-Other ``post_migrate`` receivers (e.g. ``django.contrib.sites``' default site) are not exported;
-their names are listed in the manifest under ``post_migrate.not_exported``.
+``receivers`` lists every receiver once, in the order it first runs, with how it is handled
+(``content_types``, ``permissions``, ``default_site``, ``no_database_effect`` or null).
 """
 
-from django.apps import apps as global_apps
-from django.db import router
-from django.db.models.signals import post_migrate
+from importlib import import_module
 
-KNOWN_RECEIVERS = {
-    "django.contrib.contenttypes.management.create_contenttypes",
-    "django.contrib.auth.management.create_permissions",
+from django.apps import apps as global_apps
+from django.conf import settings
+from django.db import connections, router
+from django.db.models.signals import post_migrate
+from django.utils.module_loading import module_has_submodule
+
+CONTENT_TYPES = "django.contrib.contenttypes.management.create_contenttypes"
+PERMISSIONS = "django.contrib.auth.management.create_permissions"
+DEFAULT_SITE = "django.contrib.sites.management.create_default_site"
+
+# Receivers that only reset in-process state; running them is not needed after a migration
+# applied by another process.
+NO_DATABASE_EFFECT = {
+    "guardian.shortcuts.clear_ct_cache": "clears django-guardian's in-process ContentType cache",
 }
 
 
@@ -34,28 +50,44 @@ def _receivers(app_config):
     return [_name(r) for r in live]
 
 
-def rows(state_apps, using):
-    """Returns (rows, not_exported receiver names)."""
-    out = []
+def import_management_modules():
+    """What ``migrate`` does before it sends the signal: connects receivers defined there."""
+    for app_config in global_apps.get_app_configs():
+        if module_has_submodule(app_config.module, "management"):
+            import_module(".management", app_config.name)
+
+
+def export(state_apps, using):
+    """``{"receivers": [...], "rows": [...], "not_exported": [...]}``."""
+    import_management_modules()
+    rows = []
     created_ct = set()
-    not_exported = []
+    receivers = {}
     for app_config in global_apps.get_app_configs():
         if app_config.models_module is None:
             continue
-        names = _receivers(app_config)
-        for name in names:
-            if name not in KNOWN_RECEIVERS and name not in not_exported:
-                not_exported.append(name)
-        wants_ct = "django.contrib.contenttypes.management.create_contenttypes" in names
-        wants_perm = "django.contrib.auth.management.create_permissions" in names
-        # Receivers run in connection order; create_permissions first creates content types.
-        for name in names:
-            if name.endswith("create_contenttypes") and wants_ct:
-                _content_types(state_apps, app_config.label, using, created_ct, out)
-            elif name.endswith("create_permissions") and wants_perm:
-                _content_types(state_apps, app_config.label, using, created_ct, out)
-                _permissions(state_apps, app_config.label, using, out)
-    return out, not_exported
+        for name in _receivers(app_config):
+            if name == CONTENT_TYPES:
+                handled = "content_types"
+                _content_types(state_apps, app_config.label, using, created_ct, rows)
+            elif name == PERMISSIONS:
+                # create_permissions first creates the app's content types.
+                handled = "permissions"
+                _content_types(state_apps, app_config.label, using, created_ct, rows)
+                _permissions(state_apps, app_config.label, using, rows)
+            elif name == DEFAULT_SITE:
+                handled = "default_site"
+                _site(state_apps, using, rows)
+            elif name in NO_DATABASE_EFFECT:
+                handled = "no_database_effect"
+            else:
+                handled = None
+            receivers.setdefault(name, handled)
+    return {
+        "receivers": [{"receiver": n, "handled": h} for n, h in receivers.items()],
+        "rows": rows,
+        "not_exported": [n for n, h in receivers.items() if h is None],
+    }
 
 
 def _models(state_apps, label):
@@ -105,3 +137,26 @@ def _permissions(state_apps, label, using, out):
                     % (name, opts.app_label, opts.model_name, name_max)
                 )
             out.append({"permission": [opts.app_label, opts.model_name, codename, str(name)]})
+
+
+def _site(state_apps, using, out):
+    """``create_default_site``: the example.com site when the table is empty, then the
+    sequence reset Django runs because the id was set explicitly."""
+    from django.core.management.color import no_style
+
+    try:
+        Site = state_apps.get_model("sites", "Site")
+    except LookupError:
+        return
+    if not router.allow_migrate_model(using, Site):
+        return
+    out.append(
+        {
+            "site": {
+                "id": int(getattr(settings, "SITE_ID", 1)),
+                "domain": "example.com",
+                "name": "example.com",
+                "sequence_reset": connections[using].ops.sequence_reset_sql(no_style(), [Site]),
+            }
+        }
+    )

@@ -55,6 +55,9 @@ fn parses_and_verifies() {
     );
     assert!(b.migrations[0].backward.is_none());
     assert_eq!(b.post_migrate.len(), 2);
+    // A guarded Python step is applied as SQL (the guard is checked); irreversible has no answer.
+    assert_eq!(b.migrations[0].needs_python(false), Some(false));
+    assert_eq!(b.migrations[0].needs_python(true), None);
 }
 
 #[test]
@@ -139,4 +142,108 @@ fn squash_state() {
     let rec: HashSet<_> = [k("0001")].into();
     assert!(state::applied(&b, &rec).is_err());
     assert_eq!(state::pending_given(&b, &HashSet::new()).len(), 1);
+}
+
+fn sql_of(steps: Option<&[Step]>) -> Vec<String> {
+    steps
+        .unwrap_or_default()
+        .iter()
+        .flat_map(|s| match s {
+            Step::Sql(v) => v.clone(),
+            _ => vec![],
+        })
+        .collect()
+}
+
+/// Two siblings of a merged branch altering the same column (django-celery-beat's 0006s): the
+/// one applied second has a variant for "the other one is applied".
+fn siblings() -> Bundle {
+    let mut first = mig("a", "0002_x", &[("a", "0001")]);
+    first["forward"] = serde_json::json!([{"sql": ["ALTER x TYPE 240;"]}]);
+    first["depends_on"] = serde_json::json!({"forward": [["a", "0002_y"]], "backward": []});
+    first["variants"] =
+        serde_json::json!([{"direction": "forward", "applied": [["a", "0002_y"]], "steps": []}]);
+    let mut second = mig("a", "0002_y", &[("a", "0001")]);
+    second["forward"] = serde_json::json!([{"sql": ["ALTER x TYPE 240;"]}]);
+    second["backward"] = serde_json::json!([{"sql": ["ALTER x TYPE 64;"]}]);
+    second["depends_on"] =
+        serde_json::json!({"forward": [["a", "0002_x"]], "backward": [["a", "0002_x"]]});
+    second["variants"] = serde_json::json!([
+        {"direction": "forward", "applied": [["a", "0002_x"]], "steps": []},
+        {"direction": "backward", "applied": [["a", "0002_x"]], "steps": [{"noop": "n"}]},
+    ]);
+    let mut v = manifest(vec![mig("a", "0001", &[]), first, second]);
+    // version 2 manifest
+    let mut j: Value = serde_json::from_slice(&v).unwrap();
+    j["version"] = 2.into();
+    let c = checksum_of(&j);
+    j["checksum"] = c.into();
+    v = serde_json::to_vec(&j).unwrap();
+    Bundle::parse(&v, "x".as_ref()).unwrap()
+}
+
+#[test]
+fn variants_follow_what_is_applied() {
+    let b = siblings();
+    let k = |n: &str| ("a".to_string(), n.to_string());
+    let y = b.get("a", "0002_y").unwrap();
+    let none = HashSet::from([k("0001")]);
+    let with_x = HashSet::from([k("0001"), k("0002_x")]);
+    assert_eq!(sql_of(y.steps_given(false, &none)), ["ALTER x TYPE 240;"]);
+    assert!(sql_of(y.steps_given(false, &with_x)).is_empty());
+    assert_eq!(sql_of(y.steps_given(true, &none)), ["ALTER x TYPE 64;"]);
+    assert!(matches!(
+        y.steps_given(true, &with_x),
+        Some([Step::Noop(_)])
+    ));
+
+    // Forwards, a sibling applied earlier in the same run counts.
+    let g = Graph::new(&b);
+    let planned = plan(&g, &Target::All, &HashSet::new());
+    let chosen = crate::variant::resolve(&g, &planned, &HashSet::new());
+    let sql: Vec<Vec<String>> = chosen.iter().map(|m| sql_of(Some(&m.forward))).collect();
+    assert_eq!(keys(&planned), ["a.0001", "a.0002_x", "a.0002_y"]);
+    assert_eq!(sql[1], ["ALTER x TYPE 240;"]);
+    assert!(sql[2].is_empty(), "{sql:?}");
+    // Backwards, what was applied when the run started counts, not what it unapplied before.
+    let all: HashSet<_> = g.nodes.keys().cloned().collect();
+    let planned = plan(&g, &Target::Zero("a".into()), &all);
+    let chosen = crate::variant::resolve(&g, &planned, &all);
+    let y_back = chosen.iter().find(|m| m.name == "0002_y").unwrap();
+    assert!(matches!(y_back.backward.as_deref(), Some([Step::Noop(_)])));
+}
+
+#[test]
+fn version_1_bundles_are_read_and_unknown_versions_refused() {
+    let b = Bundle::parse(&manifest(vec![mig("a", "0001", &[])]), "x".as_ref()).unwrap();
+    assert!(b.migrations[0].variants.is_empty());
+    let mut j: Value = serde_json::from_slice(&manifest(vec![mig("a", "0001", &[])])).unwrap();
+    j["version"] = 3.into();
+    let c = checksum_of(&j);
+    j["checksum"] = c.into();
+    let e = Bundle::parse(&serde_json::to_vec(&j).unwrap(), "x".as_ref()).unwrap_err();
+    assert!(e.contains("version Some(3) is not supported"), "{e}");
+}
+
+#[test]
+fn a_variant_outside_depends_on_is_invalid() {
+    let mut m = mig("a", "0001", &[]);
+    m["variants"] =
+        serde_json::json!([{"direction": "forward", "applied": [["a", "0001"]], "steps": []}]);
+    let e = Bundle::parse(&manifest(vec![m]), "x".as_ref()).unwrap_err();
+    assert!(e.contains("does not depend on"), "{e}");
+}
+
+#[test]
+fn site_rows_parse() {
+    let mut j: Value = serde_json::from_slice(&manifest(vec![mig("a", "0001", &[])])).unwrap();
+    j["post_migrate"]["rows"] = serde_json::json!([
+        {"site": {"id": 1, "domain": "example.com", "name": "example.com", "sequence_reset": ["SELECT 1;"]}}
+    ]);
+    let c = checksum_of(&j);
+    j["checksum"] = c.into();
+    let b = Bundle::parse(&serde_json::to_vec(&j).unwrap(), "x".as_ref()).unwrap();
+    assert!(
+        matches!(&b.post_migrate[0], Row::Site { id: 1, sequence_reset, .. } if sequence_reset.len() == 1)
+    );
 }

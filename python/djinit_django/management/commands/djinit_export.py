@@ -27,6 +27,10 @@ class Command(BaseCommand):
             "DJINIT_EXPORT_PG_VERSION setting, else %d (Django's minimum)." % offline.DEFAULT_PG_VERSION,
         )
 
+    def run_from_argv(self, argv):
+        bundle.fixed_hash_seed()  # from the command line: same set order on every export
+        super().run_from_argv(argv)
+
     def handle(self, *args, **options):
         run(options["directory"], options["database"], options["pg_version"], self.stdout, options["verbosity"])
 
@@ -34,6 +38,10 @@ class Command(BaseCommand):
 def run(directory, alias, pg_version, stdout, verbosity=1):
     from django.db import connections
 
+    try:
+        offline.require_psycopg()
+    except ImportError as e:
+        raise CommandError(str(e))
     if alias not in connections.settings:
         raise CommandError("unknown database alias %r" % alias)
     raw = pg_version or getattr(settings, "DJINIT_EXPORT_PG_VERSION", None) or offline.DEFAULT_PG_VERSION
@@ -43,7 +51,7 @@ def run(directory, alias, pg_version, stdout, verbosity=1):
         raise CommandError(str(e))
     try:
         manifest = bundle.export(directory, alias, version)
-    except (offline.NeedsDatabase, bundle.walk.ExportError, ValueError) as e:
+    except (offline.NeedsDatabase, bundle.walk.ExportError, bundle.variants.VariantError, ValueError) as e:
         raise CommandError(str(e))
     migrations = manifest["migrations"]
     python = [
@@ -68,4 +76,7 @@ def run(directory, alias, pg_version, stdout, verbosity=1):
                 + ", ".join(python)
             )
         for name in manifest["post_migrate"]["not_exported"]:
-            stdout.write("post_migrate receiver not exported (runs only with --exec): %s" % name)
+            stdout.write(
+                "post_migrate receiver not exported (lockedmigrate lists it after applying; run it "
+                "with Django, e.g. `djinit lockedmigrate --exec -- python manage.py migrate`): %s" % name
+            )

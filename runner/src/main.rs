@@ -77,8 +77,11 @@ fn run() -> anyhow::Result<u8> {
                     .into());
                 }
                 let names: Vec<&str> = embedded::names().collect();
+                let hint = cli::suggest(&name, names.iter().copied())
+                    .map(|n| format!("did you mean {n:?}? "))
+                    .unwrap_or_default();
                 return Err(UsageError(format!(
-                    "unknown command {name:?} (commands: {}; see --help)",
+                    "unknown command {name:?} ({hint}commands: {}; see --help)",
                     names.join(", ")
                 ))
                 .into());

@@ -9,10 +9,16 @@ use std::ffi::OsString;
 use std::str::FromStr;
 use std::time::Duration;
 
-/// A bad command line. Exit code 64.
+/// A bad command line. Kind `Usage` (exit code 64).
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 pub struct UsageError(pub String);
+
+impl djinit_wait::Classify for UsageError {
+    fn kind(&self) -> djinit_wait::Kind {
+        djinit_wait::Kind::Usage
+    }
+}
 
 /// One command-line item, owned.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -199,9 +205,9 @@ impl Common {
             print_quietly(&format!("{prog} (djinit) {}\n", env!("CARGO_PKG_VERSION")));
             std::process::exit(0);
         } else if arg.is('d', "database") {
-            let alias = args.value()?;
-            djinit_pg::config::check_alias(&alias).map_err(|e| UsageError(e.to_string()))?;
-            self.database = alias;
+            // Checked where it is used (`djinit_pg::Config::from_env`), an invalid one being a
+            // usage error there (kind `Usage`, exit 64).
+            self.database = args.value()?;
         } else if arg.is('v', "verbosity") {
             self.verbosity = match args.value()?.as_str() {
                 "0" => 0,

@@ -3,7 +3,7 @@
 //! Every command accepts the flags of the Django management commands it replaces, so a manifest
 //! switches with a one-line change: `-d/--database`, `-v/--verbosity {0,1,2,3}`, `-V/--version`,
 //! `-h/--help`, and, accepted and ignored, `--settings X`, `--pythonpath X`, `--traceback`,
-//! `--no-color`, `--force-color`, `--skip-checks`.
+//! `--no-color`, `--force-color`, `--skip-checks`. Beyond them: `--log-format {text,json}`.
 
 use std::ffi::OsString;
 use std::str::FromStr;
@@ -208,6 +208,12 @@ impl Common {
             // Checked where it is used (`djinit_pg::Config::from_env`), an invalid one being a
             // usage error there (kind `Usage`, exit 64).
             self.database = args.value()?;
+        } else if arg.is_long("log-format") {
+            let v = args.value()?;
+            crate::log::format::set(
+                crate::log::Format::parse(&v)
+                    .map_err(|m| UsageError(format!("--log-format {m}")))?,
+            );
         } else if arg.is('v', "verbosity") {
             self.verbosity = match args.value()?.as_str() {
                 "0" => 0,

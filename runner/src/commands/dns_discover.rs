@@ -55,6 +55,7 @@ fn grants(args: &[String], env: &EnvView) -> Grants {
     let Ok(opts) = Options::parse(Args::from_iter(args), &|k| env.get(k)) else {
         return g;
     };
+    g.sigterm_is_shutdown = opts.watch;
     let dns_client = opts.uses_dns_client();
     if dns_client {
         let text = match env.get(resolv::ENV_VAR) {

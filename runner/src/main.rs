@@ -89,7 +89,7 @@ fn run() -> anyhow::Result<u8> {
             };
             // A command without a policy module gets only what the options grant.
             let mut grants = commands::find(&name)
-                .map(|c| (c.grants)(&args, &view))
+                .map(|c| c.grants(&args, &view))
                 .unwrap_or_default();
             grants.extend_with(&options);
             let mut env = view.select(&grants.env)?;

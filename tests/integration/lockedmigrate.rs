@@ -413,13 +413,26 @@ fn flags_agree_with_django() {
         .lines()
         .filter_map(|l| l.trim().strip_prefix("[ ]").map(|s| s.trim().to_string()))
         .collect();
-    let ours: Vec<String> = out
+    // Each line marked with what it takes: `[sql]` here, `[python]` for an unguarded RunPython.
+    let ours: Vec<(String, String)> = out
         .stdout
         .lines()
         .filter(|l| !l.starts_with(' ') && l.contains('.'))
-        .map(str::to_string)
+        .map(|l| {
+            let (label, mark) = l
+                .split_once("  [")
+                .unwrap_or_else(|| panic!("no mark: {l}"));
+            (label.to_string(), mark.trim_end_matches(']').to_string())
+        })
         .collect();
-    assert_eq!(ours, expected);
+    assert_eq!(
+        ours.iter().map(|(l, _)| l.clone()).collect::<Vec<_>>(),
+        expected
+    );
+    assert!(
+        ours.iter().all(|(_, m)| m == "sql" || m == "python"),
+        "{ours:?}"
+    );
     assert_eq!(
         pg.psql_in(
             "app",
@@ -525,6 +538,15 @@ fn runpython_migration_is_refused_without_exec() {
     let pg = Cluster::start(Auth::Scram);
     let bundle = export("django_project_runpython");
     pg.create_database("app");
+    // --plan says which step needs Python before anything is tried.
+    let plan = lockedmigrate(&pg, "app", bundle.path(), &["--plan"]);
+    plan.assert_success();
+    assert!(
+        plan.stdout.contains("notes.0002_welcome_note  [python]")
+            && plan.stdout.contains("notes.0001_initial  [sql]"),
+        "{}",
+        plan.report()
+    );
     let out = lockedmigrate(&pg, "app", bundle.path(), &[]);
     out.assert_code(65);
     out.assert_stderr_contains("notes.0002_welcome_note")

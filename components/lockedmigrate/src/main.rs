@@ -80,7 +80,7 @@ fn run() -> anyhow::Result<()> {
     }
     let planned = plan(&graph, &target, &applied);
     if opts.plan {
-        print_plan(&graph, &planned);
+        print_plan(&graph, &planned, &applied);
         if opts.check && !planned.is_empty() {
             return Err(Failure::quiet(Kind::NotMet).into());
         }
@@ -174,14 +174,22 @@ fn check_server_version(client: &mut Client, bundle: &Bundle) -> anyhow::Result<
     Ok(())
 }
 
-fn print_plan(graph: &Graph<'_>, planned: &[Planned]) {
+/// Django's `migrate --plan` lines, each migration marked with what applying it takes, for the
+/// SQL that would run given what is applied (variants): `[sql]` (djinit alone), `[python]` (an
+/// unguarded RunPython or un-exportable RunSQL: `--exec`), `[irreversible]` (no way back).
+fn print_plan(graph: &Graph<'_>, planned: &[Planned], applied: &HashSet<Key>) {
     print_line("Planned operations:");
     if planned.is_empty() {
         print_line("  No planned migration operations.");
     }
-    for p in planned {
-        let m = graph.nodes[&p.key];
-        print_line(m.label());
+    let chosen = djinit_bundle::variant::resolve(graph, planned, applied);
+    for (p, m) in planned.iter().zip(&chosen) {
+        let mark = match m.needs_python(p.backwards) {
+            Some(false) => "sql",
+            Some(true) => "python",
+            None => "irreversible",
+        };
+        print_line(format!("{}  [{mark}]", m.label()));
         for op in &m.operations {
             if p.backwards {
                 print_line(format!("    Undo {op}"));

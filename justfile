@@ -16,12 +16,16 @@ version := `sed -n 's/^version = "\(.*\)"$/\1/p' Cargo.toml | head -n 1`
 export CONTAINERS_CONF := env_var_or_default("CONTAINERS_CONF", justfile_directory() / ".ci/containers.conf")
 
 # Build the components (wasm32-wasip2), precompile them, and build the static djinit
-# (target/x86_64-unknown-linux-musl/dist/djinit). Nothing changed: nothing is rewritten or relinked.
+# (target/x86_64-unknown-linux-musl/dist/djinit). Make-like: a component is precompiled again only when
+# its .wasm or djinit-compile changed, and only changed bytes are written, so an unchanged tree
+# rewrites nothing and does not relink djinit.
 build:
     cargo build --profile component --target wasm32-wasip2 {{ prepend("-p ", components) }}
     mkdir -p target/components
     for c in {{ components }}; do cmp -s target/wasm32-wasip2/component/$c.wasm target/components/$c.wasm || cp target/wasm32-wasip2/component/$c.wasm target/components/; done
-    cargo run --release -q -p djinit-compile -- --out-dir target/precompiled target/components/*.wasm
+    cargo build --release -q -p djinit-compile
+    mkdir -p target/precompiled-stamps
+    stale=(); for c in {{ components }}; do s=target/precompiled-stamps/$c; [ $s -nt target/components/$c.wasm ] && [ $s -nt target/release/djinit-compile ] && [ -f target/precompiled/$c.cwasm ] || stale+=($c); done; for c in "${stale[@]}"; do target/release/djinit-compile --out-dir target/precompiled target/components/$c.wasm && touch target/precompiled-stamps/$c; done
     cargo build --profile dist --target {{ target }} -p djinit
 
 # The container image localhost/djinit:<version> and :latest (FROM scratch, the static djinit only).

@@ -66,8 +66,8 @@ demo: build venv
     cargo run --release -q -p djinit-tests --bin demo
 
 # Benchmarks against baselines, printed as ratios.
-bench: build venv image wheel
-    cargo run --release -q -p djinit-tests --bin bench
+bench *ARGS: build venv image wheel
+    cargo run --release -q -p djinit-tests --bin bench -- {{ ARGS }}
 
 # Formatting and lints.
 lint:

@@ -12,25 +12,8 @@ const RUN_LIMIT: Duration = Duration::from_secs(120);
 
 /// `podman run --rm` of the image with the restricted settings, `env` passed in, then `args`.
 fn podman_run(env: &[(&str, String)], args: &[&str]) -> Output {
-    let image = ship::image();
-    let mut cmd = ship::podman();
-    cmd.args([
-        "run",
-        "--rm",
-        "--read-only",
-        "--cap-drop",
-        "ALL",
-        "--security-opt",
-        "no-new-privileges",
-        "--user",
-        "65532",
-        "--network",
-        "host",
-    ]);
-    for (k, v) in env {
-        cmd.arg("--env").arg(format!("{k}={v}"));
-    }
-    cmd.arg(image).args(args);
+    let mut cmd = ship::podman_run(env);
+    cmd.args(args);
     run(cmd, RUN_LIMIT)
 }
 
@@ -47,10 +30,7 @@ fn image_prints_the_version_of_the_static_runner() {
     let out = podman_run(&[], &["--version"]);
     out.assert_code(0);
     assert!(
-        out.stdout.starts_with(&format!(
-            "djinit {} (wasmtime 48.0.8, x86_64-unknown-linux-musl",
-            env!("CARGO_PKG_VERSION")
-        )),
+        out.stdout.starts_with(ship::VERSION_PREFIX),
         "{}",
         out.report()
     );

@@ -83,10 +83,7 @@ fn wheel_puts_the_static_djinit_on_path() {
         out.report()
     );
     assert!(
-        out.stdout.starts_with(&format!(
-            "djinit {} (wasmtime 48.0.8, x86_64-unknown-linux-musl",
-            env!("CARGO_PKG_VERSION")
-        )),
+        out.stdout.starts_with(ship::VERSION_PREFIX),
         "{}",
         out.report()
     );

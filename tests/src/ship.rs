@@ -37,6 +37,39 @@ pub fn podman() -> Command {
     cmd
 }
 
+/// `podman run --rm` of [`image`] the restricted way the README's manifests run it: read-only
+/// root filesystem, every capability dropped, no-new-privileges, user 65532, host network (the
+/// throwaway clusters listen on loopback), with `env` passed in. Add the arguments.
+pub fn podman_run(env: &[(&str, String)]) -> Command {
+    let image = image();
+    let mut cmd = podman();
+    cmd.args([
+        "run",
+        "--rm",
+        "--read-only",
+        "--cap-drop",
+        "ALL",
+        "--security-opt",
+        "no-new-privileges",
+        "--user",
+        "65532",
+        "--network",
+        "host",
+    ]);
+    for (k, v) in env {
+        cmd.arg("--env").arg(format!("{k}={v}"));
+    }
+    cmd.arg(image);
+    cmd
+}
+
+/// What `djinit --version` of the static build starts with.
+pub const VERSION_PREFIX: &str = concat!(
+    "djinit ",
+    env!("CARGO_PKG_VERSION"),
+    " (wasmtime 48.0.8, x86_64-unknown-linux-musl"
+);
+
 fn just(recipe: &str) -> String {
     djinit_path(); // panics with "run `just build` first" if the runner is missing
     let mut cmd = Command::new("just");

@@ -175,21 +175,8 @@ pub fn run(b: &mut Bench) -> Result<(), String> {
         container_runs,
         LIMIT,
         || {
-            let mut c = ship::podman();
-            c.args([
-                "run",
-                "--rm",
-                "--read-only",
-                "--cap-drop",
-                "ALL",
-                "--security-opt",
-                "no-new-privileges",
-                "--network",
-                "host",
-                "--env",
-            ])
-            .arg(format!("DATABASE_URL={url}"))
-            .args([image, "wait4db", "-s", "0"]);
+            let mut c = ship::podman_run(&[("DATABASE_URL", url.clone())]);
+            c.args(["wait4db", "-s", "0"]);
             c
         },
     )?;

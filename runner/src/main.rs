@@ -93,7 +93,7 @@ fn run() -> anyhow::Result<u8> {
             };
             // A command without a policy module gets only what the options grant.
             let mut grants = commands::find(&name)
-                .map(|c| (c.grants)(&args, &view))
+                .map(|c| c.grants(&args, &view))
                 .unwrap_or_default();
             grants.extend_with(&options);
             // Every embedded command writes its lines in the runner's format.

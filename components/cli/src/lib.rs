@@ -18,10 +18,12 @@
 pub mod args;
 pub mod exit;
 pub mod log;
+pub mod needs;
 
-pub use args::{Args, UsageError};
+pub use args::{Args, Parsed, UsageError};
 pub use exit::{ExitCode, Failure};
 pub use log::Log;
+pub use needs::{Needs, Peer};
 
 /// Run `run`, print its error (if any) as one line on stderr and turn it into the process exit
 /// code. The only place where errors become exit codes.

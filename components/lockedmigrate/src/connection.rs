@@ -25,12 +25,12 @@
 //! its own: a direct connection or PgBouncer in session mode, not transaction pooling.
 
 use crate::lock::PROGRESS;
-use crate::options::Options;
 use anyhow::Context;
 use djinit_cli::Log;
 use djinit_pg::conn::{Waiting, Watch};
 use djinit_pg::{Client, Config};
 use djinit_wait::Deadline;
+use lockedmigrate::options::Options;
 use std::io;
 use std::time::{Duration, Instant};
 

@@ -1,8 +1,8 @@
 //! lockedmigrate's command line (compatible with django-kubernetes' `manage.py lockedmigrate`).
 
 use djinit_bundle::graph::Target;
-use djinit_cli::args::{Arg, Args, Common};
-use djinit_cli::UsageError;
+use djinit_cli::args::{Arg, Args, Common, Parsed};
+use djinit_cli::{Needs, UsageError};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -84,9 +84,40 @@ pub struct Options {
     pub migration_name: Option<String>,
 }
 
+/// The variables the parser reads.
+pub const PARSER_ENV: &[&str] = &[djinit_bundle::DIR_VAR];
+
+/// What `lockedmigrate ARGS` needs (see [`Options::needs`]).
+pub fn needs(args: &[String], env: &dyn Fn(&str) -> Option<String>) -> Needs {
+    Needs::of(
+        Options::parse(Args::from_iter(args), env),
+        PARSER_ENV,
+        |o| o.needs(),
+    )
+}
+
 impl Options {
+    /// The database, the bundle directory (read-only; none with `--exec` and no bundle) and
+    /// the variable naming it. Nothing writable, no UDP. (`--exec`'s CMD runs natively on the
+    /// host, outside the sandbox; the runner starts it.)
+    pub fn needs(&self) -> Needs {
+        Needs {
+            database: Some(self.common.database.clone()),
+            env: vec![djinit_bundle::DIR_VAR.into()],
+            bundle: self.bundle.clone(),
+            ..Needs::default()
+        }
+    }
+
     pub fn parse(
-        mut args: Args,
+        args: Args,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Parsed<Options>, UsageError> {
+        args.parse(|args| Self::parse_args(args, env))
+    }
+
+    fn parse_args(
+        args: &mut Args,
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Options, UsageError> {
         let mut o = Options {
@@ -106,7 +137,7 @@ impl Options {
         };
         let mut bundle = None;
         while let Some(arg) = args.next()? {
-            if o.common.handle(&arg, &mut args, "lockedmigrate", HELP)? {
+            if o.common.handle(&arg, args, "lockedmigrate", HELP)? {
                 continue;
             }
             match &arg {
@@ -145,9 +176,7 @@ impl Options {
                 Arg::Short(_) | Arg::Long(_) | Arg::Value(_) => return Err(arg.unexpected()),
             }
         }
-        o.bundle = bundle
-            .or_else(|| env("DJINIT_MIGRATIONS").filter(|v| !v.is_empty()))
-            .map(PathBuf::from);
+        o.bundle = djinit_bundle::dir(bundle, env);
         if o.bundle.is_none() && o.exec.is_none() {
             return Err(UsageError(
                 "no migration bundle: pass --bundle DIR or set DJINIT_MIGRATIONS".into(),
@@ -180,9 +209,13 @@ mod tests {
     use super::*;
 
     fn parse(a: &[&str]) -> Result<Options, UsageError> {
-        Options::parse(Args::from_iter(a.iter().copied()), &|k| {
+        parse_env(a, &|k| {
             (k == "DJINIT_MIGRATIONS").then(|| "/env".to_string())
         })
+    }
+
+    fn parse_env(a: &[&str], env: &dyn Fn(&str) -> Option<String>) -> Result<Options, UsageError> {
+        Options::parse(Args::from_iter(a.iter().copied()), env).map(|p| p.run().expect("options"))
     }
 
     #[test]
@@ -218,12 +251,8 @@ mod tests {
         assert!(parse(&["--prune"]).is_err());
         assert!(parse(&["a", "b", "c"]).is_err());
         assert!(parse(&["-L", "x"]).is_err());
-        assert!(Options::parse(Args::from_iter(Vec::<String>::new()), &|_| None).is_err());
-        let o = Options::parse(
-            Args::from_iter(["-L", "5", "--exec", "--", "python", "-v"]),
-            &|_| None,
-        )
-        .unwrap();
+        assert!(parse_env(&[], &|_| None).is_err());
+        let o = parse_env(&["-L", "5", "--exec", "--", "python", "-v"], &|_| None).unwrap();
         assert_eq!(o.exec, Some(vec!["python".to_string(), "-v".to_string()]));
         assert_eq!(o.bundle, None);
         assert!(parse(&["--exec"]).is_err());
@@ -232,5 +261,23 @@ mod tests {
             Duration::from_millis(2500)
         );
         assert!(parse(&["--timeout", "0"]).is_err());
+    }
+
+    #[test]
+    fn needs_bundle_from_flag_or_env_read_only() {
+        let env = |k: &str| (k == "DJINIT_MIGRATIONS").then(|| "/env/b".to_string());
+        let v = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(needs(&v(&[]), &env).bundle, Some(PathBuf::from("/env/b")));
+        assert_eq!(
+            needs(&v(&["--bundle", "/f"]), &env).bundle,
+            Some(PathBuf::from("/f"))
+        );
+        let n = needs(&v(&["--bundle=/g", "-d", "x"]), &env);
+        assert_eq!(n.bundle, Some(PathBuf::from("/g")));
+        assert_eq!(n.database.as_deref(), Some("x"));
+        assert_eq!(n.env, ["DJINIT_MIGRATIONS"]);
+        // `--exec` without a bundle: the database only; `-d` after `--exec` is CMD's.
+        let n = needs(&v(&["--exec", "--", "manage.py", "-d", "y"]), &|_| None);
+        assert_eq!((n.bundle, n.database.as_deref()), (None, Some("default")));
     }
 }

@@ -13,7 +13,7 @@
 
 use std::sync::atomic::{AtomicU8, Ordering};
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 /// The environment variable read when `--log-format` is not given: `text` or `json`.
 pub const ENV_VAR: &str = "DJINIT_LOG_FORMAT";
@@ -122,23 +122,39 @@ pub fn render(
     match format {
         Format::Text => format!("{prog}: {prefix}{msg}"),
         Format::Json => {
-            let mut obj = Map::new();
-            obj.insert(
-                "time".into(),
-                humantime::format_rfc3339_millis(std::time::SystemTime::now())
-                    .to_string()
-                    .into(),
-            );
-            obj.insert("level".into(), level.as_str().into());
-            obj.insert("command".into(), prog.into());
-            obj.insert("message".into(), msg.into());
-            for (name, value) in fields {
-                // Fields never replace the four above.
-                obj.entry(*name).or_insert_with(|| value.clone());
+            // The four fixed keys first, in this order, for people reading raw lines; then the
+            // event's fields (serde_json's map would sort them all alphabetically).
+            let time = humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string();
+            let mut line = String::with_capacity(96 + msg.len());
+            for (i, (key, value)) in [
+                ("time", time.as_str()),
+                ("level", level.as_str()),
+                ("command", prog),
+                ("message", msg.as_str()),
+            ]
+            .into_iter()
+            .enumerate()
+            {
+                line.push(if i == 0 { '{' } else { ',' });
+                push_pair(&mut line, key, &Value::from(value));
             }
-            Value::Object(obj).to_string()
+            for (name, value) in fields {
+                // Fields never repeat the four above.
+                if !["time", "level", "command", "message"].contains(name) {
+                    line.push(',');
+                    push_pair(&mut line, name, value);
+                }
+            }
+            line.push('}');
+            line
         }
     }
+}
+
+fn push_pair(line: &mut String, key: &str, value: &Value) {
+    line.push_str(&Value::from(key).to_string());
+    line.push(':');
+    line.push_str(&value.to_string());
 }
 
 #[cfg(test)]
@@ -179,6 +195,8 @@ mod tests {
         assert_eq!(v["message"], "waiting \\x1b[2J for the lock");
         assert_eq!(v["attempt"], 3);
         assert_eq!(v["holder"], "pid 42");
+        assert!(l.starts_with("{\"time\":"), "{l}");
+        assert!(l.find("\"message\"") < l.find("\"attempt\""), "{l}");
         let time = v["time"].as_str().unwrap();
         assert!(humantime::parse_rfc3339(time).is_ok(), "{time}");
     }

@@ -11,6 +11,7 @@
 mod dns_discover;
 mod ensureadmin;
 mod lockedmigrate;
+mod pgbouncer;
 mod report;
 mod sizes;
 mod stats;
@@ -35,6 +36,7 @@ const SECTIONS: &[Section] = &[
     ("wait4db", wait4db::run),
     ("ensureadmin", ensureadmin::run),
     ("lockedmigrate", lockedmigrate::run),
+    ("pgbouncer", pgbouncer::run),
     ("dns-discover", dns_discover::run),
     ("tls", tls::run),
     ("sizes", sizes::run),

@@ -19,6 +19,7 @@
 use std::time::Duration;
 
 use djinit_cli::{ExitCode, Failure};
+use djinit_wait::Kind;
 use wasmtime::component::Linker;
 
 use crate::child::{self, Group};
@@ -48,8 +49,11 @@ pub fn split(args: &[String]) -> Option<(Vec<String>, Vec<String>)> {
 }
 
 fn failure(f: exports::djinit::commands::lock_session::Failure) -> anyhow::Error {
-    let code = ExitCode::from_code(i32::from(f.code)).unwrap_or(ExitCode::Software);
-    Failure::new(code, djinit_cli::one_line(&f.message)).into()
+    // The component's code, from the same table: passed on as the runner's own.
+    let kind = ExitCode::from_code(i32::from(f.code))
+        .and_then(djinit_cli::exit::kind_for_code)
+        .unwrap_or(Kind::Internal);
+    Failure::new(kind, djinit_cli::one_line(&f.message)).into()
 }
 
 /// Acquire through the component, run `cmd`, release; `cmd`'s exit code.
@@ -64,7 +68,7 @@ pub fn run(run: Run, lock_args: Vec<String>, cmd: Vec<String>) -> anyhow::Result
     let stopped = |what: &str| -> anyhow::Error {
         let reason = stopper.reason().expect("stopped with a reason");
         Failure::new(
-            reason.exit_code(),
+            reason.kind(),
             format!("lockedmigrate --exec {}{what}", reason.describe()),
         )
         .into()
@@ -78,7 +82,7 @@ pub fn run(run: Run, lock_args: Vec<String>, cmd: Vec<String>) -> anyhow::Result
             .await
             .map_err(|e| {
                 Failure::new(
-                    ExitCode::Software,
+                    Kind::Internal,
                     format!(
                         "the lockedmigrate component has no lock-session export: {}",
                         describe(&e)
@@ -95,7 +99,7 @@ pub fn run(run: Run, lock_args: Vec<String>, cmd: Vec<String>) -> anyhow::Result
             None => return Err(stopped(" while waiting for the lock")),
             Some(Err(_)) if store.data().limits.exceeded() => {
                 return Err(Failure::new(
-                    ExitCode::Limit,
+                    Kind::Limit,
                     format!(
                         "lockedmigrate --exec stopped: memory limit of {} MiB exceeded (--memory)",
                         run.memory_mib
@@ -105,7 +109,7 @@ pub fn run(run: Run, lock_args: Vec<String>, cmd: Vec<String>) -> anyhow::Result
             }
             Some(Err(e)) => {
                 return Err(Failure::new(
-                    ExitCode::Software,
+                    Kind::Internal,
                     format!(
                         "lockedmigrate component failed while taking the lock: {}",
                         describe(&e)
@@ -126,7 +130,7 @@ pub fn run(run: Run, lock_args: Vec<String>, cmd: Vec<String>) -> anyhow::Result
                 Err(e) => {
                     release(&mut store, session, RELEASE_LIMIT).await;
                     return Err(Failure::new(
-                        ExitCode::NoInput,
+                        Kind::NoInput,
                         format!("cannot run {program}: {e}"),
                     )
                     .into());

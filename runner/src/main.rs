@@ -16,7 +16,8 @@ mod stop;
 
 use std::path::{Path, PathBuf};
 
-use djinit_cli::{ExitCode, Failure, UsageError};
+use djinit_cli::{Failure, UsageError};
+use djinit_wait::Kind;
 
 use crate::cli::Action;
 use crate::exec::{Run, Source};
@@ -25,7 +26,7 @@ use crate::policy::{EnvView, Grants};
 fn main() -> std::process::ExitCode {
     match run() {
         Ok(code) => std::process::ExitCode::from(code),
-        Err(e) => djinit_cli::main("djinit", || Err(e)),
+        Err(e) => djinit_cli::main("djinit", djinit_cli::exit::no_library, || Err(e)),
     }
 }
 
@@ -71,14 +72,17 @@ fn run() -> anyhow::Result<u8> {
             let Some(bytes) = embedded::get(&name) else {
                 if embedded::is_empty() {
                     return Err(Failure::new(
-                        ExitCode::Software,
+                        Kind::Internal,
                         "this djinit build has no embedded components (built without target/precompiled/*.cwasm): run `just build`",
                     )
                     .into());
                 }
                 let names: Vec<&str> = embedded::names().collect();
+                let hint = cli::suggest(&name, names.iter().copied())
+                    .map(|n| format!("did you mean {n:?}? "))
+                    .unwrap_or_default();
                 return Err(UsageError(format!(
-                    "unknown command {name:?} (commands: {}; see --help)",
+                    "unknown command {name:?} ({hint}commands: {}; see --help)",
                     names.join(", ")
                 ))
                 .into());

@@ -7,7 +7,8 @@
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
-use djinit_cli::{ExitCode, Failure, UsageError};
+use djinit_cli::{Failure, UsageError};
+use djinit_wait::Kind;
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder};
 
 use crate::files::{self, FileMounts};
@@ -179,7 +180,7 @@ impl EnvView<'_> {
             Ok(v) => Ok(Some(v)),
             Err(std::env::VarError::NotPresent) => Ok(None),
             Err(std::env::VarError::NotUnicode(_)) => Err(Failure::new(
-                ExitCode::Config,
+                Kind::Config,
                 format!(
                     "{name}: not valid UTF-8 (WASI passes environment variables as UTF-8 text)"
                 ),
@@ -247,7 +248,7 @@ pub fn wasi_ctx(
         };
         b.preopened_dir(&d.host, &d.guest, perms).map_err(|e| {
             anyhow::Error::new(djinit_cli::Failure::new(
-                djinit_cli::ExitCode::NoInput,
+                Kind::NoInput,
                 format!(
                     "cannot mount directory {}: {}",
                     d.host,

@@ -509,4 +509,9 @@ fn django_backend_spreads_keys_and_follows_the_file() {
     let out = run(c, RUN_LIMIT);
     out.assert_success();
     assert!(out.stdout.contains("\"errors\": 0"), "{}", out.report());
+    assert!(
+        out.stdout.contains("\"missing_file_warnings\": 1"),
+        "{}",
+        out.report()
+    );
 }

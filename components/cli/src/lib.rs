@@ -4,11 +4,16 @@
 //!
 //! ```no_run
 //! fn run() -> anyhow::Result<()> { Ok(()) }
-//! fn main() -> std::process::ExitCode { djinit_cli::main("wait4db", run) }
+//! # fn classify(_: &(dyn std::error::Error + 'static)) -> Option<djinit_wait::Kind> { None }
+//! fn main() -> std::process::ExitCode { djinit_cli::main("wait4db", classify, run) }
 //! ```
 //!
 //! [`main`] prints any error as one line on stderr (`wait4db: error: ...`, never a stack trace)
 //! and maps it to the exit code of [`exit::ExitCode`], the one table every djinit command uses.
+//! Libraries never name an exit code: their errors report a `djinit_wait::Kind`, found in the
+//! error chain by the classifier the command passes (e.g. `djinit_pg::classify`), and
+//! [`exit::for_kind`] is the one mapping from kinds to codes. This crate does not depend on the
+//! PostgreSQL client.
 
 pub mod args;
 pub mod exit;
@@ -20,11 +25,15 @@ pub use log::Log;
 
 /// Run `run`, print its error (if any) as one line on stderr and turn it into the process exit
 /// code. The only place where errors become exit codes.
-pub fn main(prog: &str, run: impl FnOnce() -> anyhow::Result<()>) -> std::process::ExitCode {
+pub fn main(
+    prog: &str,
+    classify: djinit_wait::Classifier,
+    run: impl FnOnce() -> anyhow::Result<()>,
+) -> std::process::ExitCode {
     match run() {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(err) => {
-            let code = exit::for_error(&err);
+            let code = exit::for_error(&err, classify);
             if !exit::is_quiet(&err) {
                 let label = if code == ExitCode::NotMet {
                     ""

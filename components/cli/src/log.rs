@@ -44,14 +44,10 @@ impl Log {
         self.at(3, msg.as_ref());
     }
 
-    /// One progress line for an event of `djinit_pg::retry` (every command that waits uses it), at
-    /// verbosity `level` or above.
-    pub fn retry_event<E: std::fmt::Display>(
-        &self,
-        level: u8,
-        event: &djinit_pg::retry::Event<'_, E>,
-    ) {
-        use djinit_pg::retry::Event;
+    /// One progress line for an event of `djinit_wait::retry` (every command that waits uses it),
+    /// at verbosity `level` or above.
+    pub fn retry_event<E: std::fmt::Display>(&self, level: u8, event: &djinit_wait::Event<'_, E>) {
+        use djinit_wait::Event;
         if self.verbosity < level {
             return;
         }
@@ -82,7 +78,7 @@ impl Log {
     /// counted and the count printed with the next line shown (or when the handler is dropped
     /// with the session). A statement raising 300,000 notices prints a few hundred lines and
     /// keeps nothing in memory.
-    pub fn notices(&self) -> impl FnMut(&djinit_pg::DbError) + 'static {
+    pub fn notices<N: std::fmt::Display>(&self) -> impl FnMut(&N) + 'static {
         let mut printer = NoticePrinter {
             log: self.clone(),
             window: Instant::now(),
@@ -110,7 +106,7 @@ struct NoticePrinter {
 }
 
 impl NoticePrinter {
-    fn notice(&mut self, notice: &djinit_pg::DbError) {
+    fn notice(&mut self, notice: &dyn std::fmt::Display) {
         if self.log.verbosity < 2 {
             return;
         }

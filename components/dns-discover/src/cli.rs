@@ -46,7 +46,7 @@ Output:
                             keep the last good list when a lookup fails or finds fewer than --min
   -v, --verbosity {0,1,2,3} progress on stderr (default 1)
   -h, --help                this help
-      --version             print the version
+  -V, --version             print the version
 ";
 
 /// Parsed flags.

@@ -46,7 +46,7 @@ options:
                           DATABASE_URL_<ALIAS> (default: default)
   -v, --verbosity N       0 errors only, 1 outcome (default), 2 settings, 3 every step
   -h, --help              show this help
-      --version           show the version
+  -V, --version           show the version
 Exactly one password source may be given. The password never appears in any output.
 Django's --settings, --pythonpath, --traceback, --no-color, --force-color and --skip-checks are
 accepted and ignored.

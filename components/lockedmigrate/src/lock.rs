@@ -8,8 +8,10 @@
 //! so blocking waiters and a non-atomic migration deadlock (measured: 16 concurrent runs on the
 //! fixture, PostgreSQL 15, 40P01). A progress line naming the holder comes every [`PROGRESS`].
 
-use djinit_cli::{ExitCode, Failure, Log};
-use djinit_pg::{Client, Deadline};
+use djinit_cli::{Failure, Log};
+use djinit_pg::Client;
+use djinit_wait::Deadline;
+use djinit_wait::Kind;
 use std::time::{Duration, Instant};
 
 pub const PROGRESS: Duration = Duration::from_secs(5);
@@ -43,7 +45,7 @@ pub fn acquire(
         if !deadline.sleep(POLL) && !try_lock(client, &key)? {
             let who = holder(client, id)?;
             return Err(anyhow::Error::new(Failure::new(
-                ExitCode::Timeout,
+                Kind::Timeout,
                 format!(
                     "advisory lock {id} not acquired within {:.1}s (--lock-timeout); {who}",
                     start.elapsed().as_secs_f64()

@@ -48,7 +48,7 @@ fn grants(args: &[String], env: &EnvView) -> Grants {
     // The component prints help/version itself; parsing them here would exit the runner.
     if args
         .iter()
-        .any(|a| ["-h", "--help", "--version"].contains(&a.as_str()))
+        .any(|a| ["-h", "--help", "-V", "--version"].contains(&a.as_str()))
     {
         return g;
     }

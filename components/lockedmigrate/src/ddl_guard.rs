@@ -19,8 +19,9 @@
 //! index build cut short leaves an INVALID index behind.
 
 use crate::options::GuardOptions;
-use djinit_cli::{ExitCode, Failure, Log};
+use djinit_cli::{Failure, Log};
 use djinit_pg::{Client, Row};
+use djinit_wait::Kind;
 use std::cell::RefCell;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
@@ -188,7 +189,7 @@ impl<'a> Retry<'a> {
         let next = backoff_base(self.retries + 1).mul_f64(jitter(self.retries));
         if self.retries >= self.guard.retries || self.start.elapsed() + next > self.limit {
             return Err(anyhow::Error::new(Failure::new(
-                ExitCode::Timeout,
+                Kind::Timeout,
                 format!(
                     "{} could not get its locks within {:.1}s in {} attempts (--ddl-lock-timeout, --ddl-retries, -t); rolled back, nothing of it applied; blocked by {names}",
                     self.label,

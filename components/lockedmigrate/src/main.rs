@@ -266,7 +266,7 @@ fn migrate(
             apply::refuse_transaction_control(m, steps)?;
             if let (false, Some(Pooling::Transaction { evidence })) = (m.atomic, pooling) {
                 return Err(Failure::new(
-                    ExitCode::Config,
+                    Kind::Config,
                     format!(
                         "migration {} is non-atomic (atomic = False, e.g. CREATE INDEX CONCURRENTLY) and this connection is pooled per transaction ({evidence}): no lock can be held across its statements there, so nothing was applied. Use a direct or session-pooled connection for migrations, e.g. DATABASE_URL_MIGRATE=postgres://...@db-host:5432/app and `lockedmigrate -d migrate`",
                         m.label()

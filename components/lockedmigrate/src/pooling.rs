@@ -29,7 +29,8 @@
 use crate::options::Options;
 use anyhow::Context;
 use djinit_cli::Log;
-use djinit_pg::{Client, Config, Deadline};
+use djinit_pg::{Client, Config};
+use djinit_wait::Deadline;
 
 /// Probe rounds. Each is decisive by itself in a quiet pool; four make a wrong "session" verdict
 /// need four coinciding races.

@@ -56,7 +56,7 @@ fn acquire(args: Vec<String>) -> anyhow::Result<String> {
     let (mut client, pid) = connection::open(&cfg, &opts, &log, None)?;
     if let Pooling::Transaction { evidence } = pooling::detect(&mut client, &cfg, &opts, &log)? {
         return Err(djinit_cli::Failure::new(
-            djinit_cli::ExitCode::Config,
+            djinit_wait::Kind::Config,
             format!(
                 "--exec needs a session that holds the advisory lock while CMD runs, and this connection is pooled per transaction ({evidence}); nothing was run. Use a direct or session-pooled connection for migrations, e.g. DATABASE_URL_MIGRATE=postgres://...@db-host:5432/app and `-d migrate`"
             ),
@@ -92,7 +92,7 @@ impl Guest for Provider {
             // CMD ran without the lock we believed we held: say so, as a failure of the run.
             Ok(_) => Err(failure(
                 djinit_cli::Failure::new(
-                    djinit_cli::ExitCode::Unavailable,
+                    djinit_wait::Kind::Unavailable,
                     format!("pg_advisory_unlock({id}) returned false: the session did not hold the lock at the end (the connection is not one session: a transaction-pooling proxy, or the server restarted), so CMD may have run without it. Use a direct or session-pooled URL for migrations"),
                 )
                 .into(),

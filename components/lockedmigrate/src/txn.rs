@@ -23,8 +23,10 @@ use crate::ddl_guard::Seen;
 use crate::lock;
 use crate::options::GuardOptions;
 use djinit_bundle::Migration;
-use djinit_cli::{ExitCode, Failure, Log};
-use djinit_pg::{Client, Config, Deadline};
+use djinit_cli::{Failure, Log};
+use djinit_pg::{Client, Config};
+use djinit_wait::Deadline;
+use djinit_wait::Kind;
 use std::time::{Duration, Instant};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -78,7 +80,7 @@ impl Txn {
                     if !got || &pid != ours {
                         let _ = client.batch("ROLLBACK");
                         return Err(anyhow::Error::new(Failure::new(
-                            ExitCode::Unavailable,
+                            Kind::Unavailable,
                             format!(
                                 "the connection is no longer our session (a transaction ran on backend pid {pid}, the advisory lock {} is held by pid {ours}): it is pooled per transaction although the probe at start did not show it; nothing more was applied. Run again; if this repeats, use a direct or session-pooled URL (DATABASE_URL_MIGRATE with -d migrate)",
                                 self.key
@@ -130,7 +132,7 @@ impl Txn {
                     if !deadline.sleep(lock::POLL) {
                         let who = lock::holder(client, self.key)?;
                         return Err(anyhow::Error::new(Failure::new(
-                            ExitCode::Timeout,
+                            Kind::Timeout,
                             format!(
                                 "advisory lock {} not acquired within {:.1}s (--lock-timeout); {who}",
                                 self.key,

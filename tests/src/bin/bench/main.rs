@@ -2,7 +2,9 @@
 //! ratios, then the targets as PASS/MISS. A MISS is reported, not fatal; a section that cannot
 //! run makes the process exit 1.
 //!
-//! Runs per command: `--runs N` or `BENCH_RUNS` (default 30).
+//! Runs per command: `--runs N` or `BENCH_RUNS` (default 30). `--only SECTION` (repeatable)
+//! runs only the named sections (e.g. `cargo run --release -p djinit-tests --bin bench -- --only
+//! pgbouncer`).
 //!
 //! Adding a section: write `src/bin/bench/<name>.rs` with `pub fn run(b: &mut Bench) ->
 //! Result<(), String>` (see `wait4db.rs`; `stats::measure` times a command, `b.report.target`
@@ -42,25 +44,30 @@ const SECTIONS: &[Section] = &[
     ("sizes", sizes::run),
 ];
 
-fn runs() -> usize {
+/// `--runs N` (or `BENCH_RUNS`, default 30) and `--only SECTION` (repeatable; default all).
+fn args() -> (usize, Vec<String>) {
     let mut args = std::env::args().skip(1);
     let mut runs = std::env::var("BENCH_RUNS")
         .ok()
         .and_then(|v| v.parse().ok());
+    let mut only = Vec::new();
     while let Some(a) = args.next() {
         match a.as_str() {
             "--runs" => runs = args.next().and_then(|v| v.parse().ok()),
+            "--only" => only.extend(args.next()),
             other => {
-                eprintln!("bench: unknown argument {other:?} (usage: bench [--runs N])");
+                eprintln!(
+                    "bench: unknown argument {other:?} (usage: bench [--runs N] [--only SECTION]...)"
+                );
                 std::process::exit(64);
             }
         }
     }
-    runs.unwrap_or(30).max(1)
+    (runs.unwrap_or(30).max(1), only)
 }
 
 fn main() {
-    let runs = runs();
+    let (runs, only) = args();
     let pg = Cluster::start(Auth::Scram);
     println!(
         "djinit bench: {runs} runs per command, one throwaway cluster (PostgreSQL, scram-sha-256, {}:{})\n",
@@ -73,6 +80,9 @@ fn main() {
         report: Report::default(),
     };
     for (name, section) in SECTIONS {
+        if !only.is_empty() && !only.iter().any(|o| o == name) {
+            continue;
+        }
         // A panicking section (e.g. a missing binary) is a section that could not run.
         let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| section(&mut b)))
             .unwrap_or_else(|p| {

@@ -21,8 +21,12 @@
 //! is the progress report. Its cost: one connection every 5 s while a statement runs longer
 //! than 5 s (none for fast migrations), kept open between checks.
 //!
-//! The pid is the session's, so the check (like the advisory lock itself) needs a session of
-//! its own: a direct connection or PgBouncer in session mode, not transaction pooling.
+//! The pid is the backend's. On a session of its own (direct, PgBouncer session mode) that is
+//! the session's for the whole run. Behind transaction pooling a backend is ours only within a
+//! transaction, so there the watch is re-pointed at each migration transaction's backend when
+//! it starts and removed when it ends (txn.rs): it never judges a backend another client uses.
+//! With the DDL guard the watch also samples the sessions blocking a waiting migration statement
+//! (ddl_guard.rs), more often than it prints.
 
 use crate::ddl_guard::{self, Seen};
 use crate::lock::PROGRESS;

@@ -347,11 +347,18 @@ fn killed_mid_migration_leaves_nothing_partial() {
         "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation WHERE c.relname = 'library_author' AND l.mode = 'AccessExclusiveLock' AND l.granted",
         "the blocker's table lock",
     );
-    let mut victim = djinit_cmd("lockedmigrate", &pg, "app", bundle.path(), &[])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    // --ddl-lock-timeout 0: killed while it waits, not between guarded attempts.
+    let mut victim = djinit_cmd(
+        "lockedmigrate",
+        &pg,
+        "app",
+        bundle.path(),
+        &["--ddl-lock-timeout", "0"],
+    )
+    .stdout(Stdio::null())
+    .stderr(Stdio::null())
+    .spawn()
+    .unwrap();
     wait_for(
         "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'djinit lockedmigrate' AND wait_event_type = 'Lock'",
         "lockedmigrate blocking inside library.0002",

@@ -2,6 +2,7 @@
 //! clusters. One module per command; `harness` is the shared test harness.
 
 mod checkmigrations;
+mod ddl_guard;
 mod demo;
 mod dns_discover;
 mod ensureadmin;
@@ -12,6 +13,7 @@ mod hostile;
 mod image;
 mod jco;
 mod lockedmigrate;
+mod pgbouncer;
 mod readme_recipes;
 mod real_apps;
 mod runner;

@@ -6,15 +6,21 @@
 //! lines name the holder; `--lock-timeout` bounds the wait, exit 75); re-read django_migrations
 //! under the lock; plan like Django's `MigrationExecutor`; refuse up front what cannot be done
 //! without Python or is irreversible; apply each migration (see `apply`); add the post_migrate
-//! rows; release the lock by closing the session.
+//! rows; release the lock (`pg_advisory_unlock`, its result checked) and close the session.
+//! Behind a transaction-pooling proxy (PgBouncer `pool_mode = transaction`, detected before
+//! anything is touched: pooling.rs) there is no session lock: each migration's transaction takes
+//! the lock itself and re-reads django_migrations (txn.rs).
 
 mod apply;
 mod connection;
+mod ddl_guard;
 mod lock;
+mod pooling;
 mod post_migrate;
 #[cfg(target_arch = "wasm32")]
 mod session;
 mod tx_control;
+mod txn;
 
 use anyhow::Context;
 use djinit_bundle::graph::{plan, Graph, Key, Planned, Target};
@@ -24,7 +30,9 @@ use djinit_cli::{Failure, Log};
 use djinit_pg::{Client, Config};
 use djinit_wait::Kind;
 use lockedmigrate::options::Options;
+use pooling::Pooling;
 use std::collections::HashSet;
+use txn::{Protocol, Txn};
 
 const PROG: &str = "lockedmigrate";
 
@@ -57,13 +65,44 @@ fn run() -> anyhow::Result<()> {
         bundle.django,
         cfg.describe()
     ));
-    let (mut client, _) = connection::open(&cfg, &opts, &log)?;
+    // The DDL guard's blocker samples (ddl_guard.rs), taken by the watch while a statement waits.
+    let seen: ddl_guard::Seen = Default::default();
+    let sampling = opts
+        .guard
+        .lock_timeout
+        .map(|t| (seen.clone(), ddl_guard::sample_every(t)));
+    let (mut client, _) = connection::open(&cfg, &opts, &log, sampling.clone())?;
     check_server_version(&mut client, &bundle)?;
 
     let read_only = opts.plan || opts.check;
-    if !read_only {
-        lock::acquire(&mut client, opts.lock_id, opts.lock_timeout, &log)?;
-    }
+    // Before touching anything: which locking protocol works on this connection (pooling.rs).
+    let pooling = if read_only {
+        None
+    } else {
+        Some(pooling::detect(&mut client, &cfg, &opts, &log)?)
+    };
+    let protocol = match &pooling {
+        Some(Pooling::Session { pid }) => {
+            lock::acquire(&mut client, opts.lock_id, opts.lock_timeout, &log)?;
+            Protocol::Session { pid: pid.clone() }
+        }
+        Some(Pooling::Transaction { .. }) => {
+            // The watch follows a backend pid; here each transaction has its own (txn.rs).
+            client.set_watch(None);
+            Protocol::Transaction
+        }
+        None => Protocol::Transaction,
+    };
+    let txn = Txn {
+        protocol,
+        key: opts.lock_id,
+        lock_timeout: opts.lock_timeout,
+        cfg: cfg.clone(),
+        timeout: opts.timeout,
+        log: log.clone(),
+        guard: opts.guard.clone(),
+        sampling,
+    };
     // Read under the lock: what another run applied while we waited is not applied again.
     let recorded = state::recorded(&mut client)?;
     let applied = state::applied(&bundle, &recorded)?;
@@ -102,6 +141,8 @@ fn run() -> anyhow::Result<()> {
     }
     migrate(
         &mut client,
+        &txn,
+        pooling.as_ref(),
         &bundle,
         &graph,
         &target,
@@ -110,6 +151,9 @@ fn run() -> anyhow::Result<()> {
         &opts,
         &log,
     )?;
+    if matches!(txn.protocol, Protocol::Session { .. }) {
+        lock::release(&mut client, opts.lock_id, &log)?;
+    }
     client.close();
     Ok(())
 }
@@ -203,6 +247,8 @@ fn print_plan(graph: &Graph<'_>, planned: &[Planned], applied: &HashSet<Key>) {
 #[allow(clippy::too_many_arguments)]
 fn migrate(
     client: &mut Client,
+    txn: &Txn,
+    pooling: Option<&Pooling>,
     bundle: &Bundle,
     graph: &Graph<'_>,
     target: &Target,
@@ -228,6 +274,16 @@ fn migrate(
                 return Err(apply::needs_python(m, what));
             }
             apply::refuse_transaction_control(m, steps)?;
+            if let (false, Some(Pooling::Transaction { evidence })) = (m.atomic, pooling) {
+                return Err(Failure::new(
+                    Kind::Config,
+                    format!(
+                        "migration {} is non-atomic (atomic = False, e.g. CREATE INDEX CONCURRENTLY) and this connection is pooled per transaction ({evidence}): no lock can be held across its statements there, so nothing was applied. Use a direct or session-pooled connection for migrations, e.g. DATABASE_URL_MIGRATE=postgres://...@db-host:5432/app and `lockedmigrate -d migrate`",
+                        m.label()
+                    ),
+                )
+                .into());
+            }
         }
     }
     if out {
@@ -263,12 +319,23 @@ fn migrate(
         }
     }
     if !planned.is_empty() && !state::table_exists(client)? {
-        log.detail("creating django_migrations");
-        client.batch("BEGIN")?;
-        client
-            .batch(&bundle.recorder_sql)
-            .context("creating django_migrations")?;
-        client.batch("COMMIT")?;
+        // Under the lock, checked again inside: a concurrent run may have created it.
+        txn.begin(client)?;
+        let r = (|| -> anyhow::Result<()> {
+            if !state::table_exists(client)? {
+                log.detail("creating django_migrations");
+                client
+                    .batch(&bundle.recorder_sql)
+                    .context("creating django_migrations")?;
+            }
+            client.batch("COMMIT")?;
+            Ok(())
+        })();
+        if r.is_err() {
+            let _ = client.batch("ROLLBACK");
+        }
+        txn.ended(client);
+        r?;
     }
     for (p, m) in planned.iter().zip(&chosen) {
         let start = std::time::Instant::now();
@@ -287,11 +354,34 @@ fn migrate(
         };
         // The migration's own SQL may run for hours: no -t, but watched (connection.rs).
         let task = format!("{} {}", verb.to_lowercase(), m.label());
-        client.unbounded(&task, |c| apply::one(c, m, p.backwards, mode, log))?;
+        let mut retry = ddl_guard::Retry::new(&opts.guard, m.label(), opts.timeout);
+        let outcome = loop {
+            if let Some((seen, _)) = &txn.sampling {
+                seen.borrow_mut().clear();
+            }
+            match client.unbounded(&task, |c| apply::one(c, txn, m, p.backwards, mode, log)) {
+                // Lock timeout of the guard, and the server confirmed the rollback: retry.
+                Err(e)
+                    if opts.guard.lock_timeout.is_some()
+                        && m.atomic
+                        && mode == apply::Mode::Run
+                        && ddl_guard::is_lock_timeout(&e)
+                        && client.transaction_status() == b'I' =>
+                {
+                    let blockers = txn
+                        .sampling
+                        .as_ref()
+                        .map(|(s, _)| s.borrow().clone())
+                        .unwrap_or_default();
+                    retry.after_timeout(client, &blockers, log)?;
+                }
+                r => break r?,
+            }
+        };
         if out {
-            let tail = match (mode, opts.fake) {
-                (apply::Mode::Fake, true) => " FAKED",
-                (apply::Mode::Fake, false) => " FAKED",
+            let tail = match (outcome, mode) {
+                (apply::Outcome::AlreadyDone, _) => " SKIPPED (done by another run meanwhile)",
+                (_, apply::Mode::Fake) => " FAKED",
                 _ => " OK",
             };
             let secs = if log.verbosity() >= 2 {
@@ -315,7 +405,7 @@ fn migrate(
     if !graph.nodes.keys().all(|k| done.contains(k)) {
         log.detail("post_migrate rows not added: migrations remain unapplied");
     } else {
-        post_migrate::apply(client, &bundle.post_migrate, log)?;
+        post_migrate::apply(client, txn, &bundle.post_migrate, log)?;
     }
     post_migrate::report_not_exported(&bundle.not_exported, log);
     Ok(())

@@ -47,9 +47,7 @@ fn run() -> anyhow::Result<()> {
     }
     let bundle = Bundle::load(opts.bundle.as_deref().unwrap_or(std::path::Path::new("")))?;
     let target = resolve_target(&bundle, opts.target())?;
-    let mut cfg = Config::from_process_env(&opts.common.database)?;
-    cfg.application_name
-        .get_or_insert_with(|| "djinit lockedmigrate".into());
+    let cfg = Config::for_command(&opts.common.database, "djinit lockedmigrate")?;
     log.detail(format!(
         "bundle {} ({} migrations, Django {}), database {}",
         bundle.path.display(),
@@ -100,16 +98,16 @@ fn run() -> anyhow::Result<()> {
         )
         .into());
     }
-    migrate(
-        &mut client,
-        &bundle,
-        &graph,
-        &target,
-        &planned,
-        &applied,
-        &opts,
-        &log,
-    )?;
+    Migrate {
+        bundle: &bundle,
+        graph: &graph,
+        target: &target,
+        planned: &planned,
+        applied: &applied,
+        opts: &opts,
+        log: &log,
+    }
+    .run(&mut client)?;
     client.close();
     Ok(())
 }
@@ -192,125 +190,139 @@ fn print_plan(graph: &Graph<'_>, planned: &[Planned]) {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-fn migrate(
-    client: &mut Client,
-    bundle: &Bundle,
-    graph: &Graph<'_>,
-    target: &Target,
-    planned: &[Planned],
-    applied: &HashSet<Key>,
-    opts: &Options,
-    log: &Log,
-) -> anyhow::Result<()> {
-    let out = log.verbosity() >= 1;
-    // Each migration with the SQL Django would run for it given what is applied (variants).
-    let chosen = djinit_bundle::variant::resolve(graph, planned, applied);
-    // Refuse up front what cannot be done, before anything is applied.
-    if !opts.fake {
-        for (p, m) in planned.iter().zip(&chosen) {
-            let steps = if p.backwards {
-                m.backward
-                    .as_deref()
-                    .ok_or_else(|| apply::irreversible(m))?
-            } else {
-                &m.forward
-            };
-            if let Some(what) = Migration::unguarded_python(steps).first() {
-                return Err(apply::needs_python(m, what));
-            }
-            apply::refuse_transaction_control(m, steps)?;
-        }
-    }
-    if out {
-        print_line("Operations to perform:");
-        match target {
-            Target::All | Target::App(_) => {
-                let mut apps: Vec<&str> = graph
-                    .leaf_nodes(match target {
-                        Target::App(a) => Some(a.as_str()),
-                        _ => None,
-                    })
-                    .iter()
-                    .map(|k| bundle.get(&k.0, &k.1).map(|m| m.app.as_str()).unwrap_or(""))
-                    .collect();
-                apps.dedup();
-                print_line(format!(
-                    "  Apply all migrations: {}",
-                    if apps.is_empty() {
-                        "(none)".into()
-                    } else {
-                        apps.join(", ")
-                    }
-                ));
-            }
-            Target::Zero(a) => print_line(format!("  Unapply all migrations: {a}")),
-            Target::Migration(a, n) => {
-                print_line(format!("  Target specific migration: {n}, from {a}"))
+/// One migrate run (refinery's `Runner` is the model): the bundle and its graph, the target,
+/// the plan for it given what is applied, and how to apply (the options, the log).
+struct Migrate<'a> {
+    bundle: &'a Bundle,
+    graph: &'a Graph<'a>,
+    target: &'a Target,
+    planned: &'a [Planned],
+    applied: &'a HashSet<Key>,
+    opts: &'a Options,
+    log: &'a Log,
+}
+
+impl Migrate<'_> {
+    /// Refuse up front what cannot be done, print Django's headings, apply each planned
+    /// migration, then add the post_migrate rows when nothing remains unapplied.
+    fn run(&self, client: &mut Client) -> anyhow::Result<()> {
+        let Migrate {
+            bundle,
+            graph,
+            target,
+            planned,
+            applied,
+            opts,
+            log,
+        } = *self;
+        let out = log.verbosity() >= 1;
+        // Each migration with the SQL Django would run for it given what is applied (variants).
+        let chosen = djinit_bundle::variant::resolve(graph, planned, applied);
+        // Refuse up front what cannot be done, before anything is applied.
+        if !opts.fake {
+            for (p, m) in planned.iter().zip(&chosen) {
+                let steps = if p.backwards {
+                    m.backward
+                        .as_deref()
+                        .ok_or_else(|| apply::irreversible(m))?
+                } else {
+                    &m.forward
+                };
+                if let Some(what) = Migration::unguarded_python(steps).first() {
+                    return Err(apply::needs_python(m, what));
+                }
+                apply::refuse_transaction_control(m, steps)?;
             }
         }
-        print_line("Running migrations:");
-        if planned.is_empty() {
-            print_line("  No migrations to apply.");
-        }
-    }
-    if !planned.is_empty() && !state::table_exists(client)? {
-        log.detail("creating django_migrations");
-        client.batch("BEGIN")?;
-        client
-            .batch(&bundle.recorder_sql)
-            .context("creating django_migrations")?;
-        client.batch("COMMIT")?;
-    }
-    for (p, m) in planned.iter().zip(&chosen) {
-        let start = std::time::Instant::now();
-        let mut mode = if opts.fake {
-            apply::Mode::Fake
-        } else {
-            apply::Mode::Run
-        };
-        if !p.backwards && !opts.fake && opts.fake_initial && apply::soft_applied(client, m)? {
-            mode = apply::Mode::Fake;
-        }
-        let verb = if p.backwards {
-            "Unapplying"
-        } else {
-            "Applying"
-        };
-        // The migration's own SQL may run for hours: no -t, but watched (connection.rs).
-        let task = format!("{} {}", verb.to_lowercase(), m.label());
-        client.unbounded(&task, |c| apply::one(c, m, p.backwards, mode, log))?;
         if out {
-            let tail = match (mode, opts.fake) {
-                (apply::Mode::Fake, true) => " FAKED",
-                (apply::Mode::Fake, false) => " FAKED",
-                _ => " OK",
-            };
-            let secs = if log.verbosity() >= 2 {
-                format!(" ({:.3}s)", start.elapsed().as_secs_f64())
+            print_line("Operations to perform:");
+            match target {
+                Target::All | Target::App(_) => {
+                    let mut apps: Vec<&str> = graph
+                        .leaf_nodes(match target {
+                            Target::App(a) => Some(a.as_str()),
+                            _ => None,
+                        })
+                        .iter()
+                        .map(|k| bundle.get(&k.0, &k.1).map(|m| m.app.as_str()).unwrap_or(""))
+                        .collect();
+                    apps.dedup();
+                    print_line(format!(
+                        "  Apply all migrations: {}",
+                        if apps.is_empty() {
+                            "(none)".into()
+                        } else {
+                            apps.join(", ")
+                        }
+                    ));
+                }
+                Target::Zero(a) => print_line(format!("  Unapply all migrations: {a}")),
+                Target::Migration(a, n) => {
+                    print_line(format!("  Target specific migration: {n}, from {a}"))
+                }
+            }
+            print_line("Running migrations:");
+            if planned.is_empty() {
+                print_line("  No migrations to apply.");
+            }
+        }
+        if !planned.is_empty() && !state::table_exists(client)? {
+            log.detail("creating django_migrations");
+            client.batch("BEGIN")?;
+            client
+                .batch(&bundle.recorder_sql)
+                .context("creating django_migrations")?;
+            client.batch("COMMIT")?;
+        }
+        for (p, m) in planned.iter().zip(&chosen) {
+            let start = std::time::Instant::now();
+            let mut mode = if opts.fake {
+                apply::Mode::Fake
             } else {
-                String::new()
+                apply::Mode::Run
             };
-            print_line(format!("  {verb} {}...{tail}{secs}", m.label()));
+            if !p.backwards && !opts.fake && opts.fake_initial && apply::soft_applied(client, m)? {
+                mode = apply::Mode::Fake;
+            }
+            let verb = if p.backwards {
+                "Unapplying"
+            } else {
+                "Applying"
+            };
+            // The migration's own SQL may run for hours: no -t, but watched (connection.rs).
+            let task = format!("{} {}", verb.to_lowercase(), m.label());
+            client.unbounded(&task, |c| apply::one(c, m, p.backwards, mode, log))?;
+            if out {
+                let tail = match mode {
+                    apply::Mode::Fake => " FAKED",
+                    _ => " OK",
+                };
+                let secs = if log.verbosity() >= 2 {
+                    format!(" ({:.3}s)", start.elapsed().as_secs_f64())
+                } else {
+                    String::new()
+                };
+                print_line(format!("  {verb} {}...{tail}{secs}", m.label()));
+            }
         }
-    }
-    // The rows are those of the fully migrated project: added only when nothing is pending
-    // afterwards (a partial target would otherwise get rows for models it does not have yet).
-    let mut done = applied.clone();
-    for p in planned {
-        if p.backwards {
-            done.remove(&p.key);
+        // The rows are those of the fully migrated project: added only when nothing is pending
+        // afterwards (a partial target would otherwise get rows for models it does not have yet).
+        let mut done = applied.clone();
+        for p in planned {
+            if p.backwards {
+                done.remove(&p.key);
+            } else {
+                done.insert(p.key.clone());
+            }
+        }
+        if !graph.nodes.keys().all(|k| done.contains(k)) {
+            log.detail("post_migrate rows not added: migrations remain unapplied");
         } else {
-            done.insert(p.key.clone());
+            post_migrate::apply(client, &bundle.post_migrate, log)?;
         }
+        post_migrate::report_not_exported(&bundle.not_exported, log);
+        Ok(())
     }
-    if !graph.nodes.keys().all(|k| done.contains(k)) {
-        log.detail("post_migrate rows not added: migrations remain unapplied");
-    } else {
-        post_migrate::apply(client, &bundle.post_migrate, log)?;
-    }
-    post_migrate::report_not_exported(&bundle.not_exported, log);
-    Ok(())
 }
 
 fn prune(

@@ -4,6 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
+use djinit_cli::log::format as log_format;
 use djinit_cli::{Failure, UsageError};
 use djinit_wait::Kind;
 
@@ -25,8 +26,11 @@ pub fn command(options: &Options, name: String, args: Vec<String>) -> anyhow::Re
             .into());
         }
         let names: Vec<&str> = embedded::names().collect();
+        let hint = crate::cli::suggest(&name, names.iter().copied())
+            .map(|n| format!("did you mean {n:?}? "))
+            .unwrap_or_default();
         return Err(UsageError(format!(
-            "unknown command {name:?} (commands: {}; see --help)",
+            "unknown command {name:?} ({hint}commands: {}; see --help)",
             names.join(", ")
         ))
         .into());
@@ -36,8 +40,14 @@ pub fn command(options: &Options, name: String, args: Vec<String>) -> anyhow::Re
     };
     // A command without an entry in the table gets only what the options grant.
     let entry = commands::find(&name);
-    let plan = entry.map_or_else(Plan::default, |c| c.plan(&args, &view));
-    let run = Run::new(options, name, Source::Embedded(bytes), args, plan.grants)?;
+    let mut plan = entry.map_or_else(Plan::default, |c| c.plan(&args, &view));
+    // Every embedded command writes its lines in the runner's format.
+    plan.grants.env.push(log_format::ENV_VAR.into());
+    let mut run = Run::new(options, name, Source::Embedded(bytes), args, plan.grants)?;
+    if let Some(format) = options.log_format {
+        run.env
+            .insert(log_format::ENV_VAR.into(), format.name().into());
+    }
     match (entry.and_then(|c| c.native), plan.host_command) {
         (Some(native), Some(cmd)) => native(run, cmd),
         _ => exec::run(run),

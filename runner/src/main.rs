@@ -37,6 +37,7 @@ fn main() -> std::process::ExitCode {
 
 /// The exit code of the component, or the runner's own error.
 fn run() -> anyhow::Result<u8> {
+    djinit_cli::log::format::init_from_env().map_err(djinit_cli::UsageError)?;
     let inv = cli::parse(std::env::args_os().skip(1))?;
     match inv.action {
         Action::Help => {

@@ -41,6 +41,9 @@ pub struct Needs {
     /// what it acquired for it (lockedmigrate `--exec -- CMD`: the advisory lock, through its
     /// `lock-session` export).
     pub host_command: Option<Vec<String>>,
+    /// SIGTERM is how this run normally ends (`dns-discover --watch`: a sidecar, stopped with
+    /// every Pod stop): the host reports it as success (one line, exit 0), not as exit 143.
+    pub sigterm_is_shutdown: bool,
 }
 
 impl Needs {

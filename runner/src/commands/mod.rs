@@ -174,6 +174,7 @@ pub fn grants(needs: &Needs, env: &EnvView, env_set: Vec<(String, String)>) -> G
         Peer::AnyHost(port) => Target::any_host(*port),
     }));
     g.env_set = env_set;
+    g.sigterm_is_shutdown = needs.sigterm_is_shutdown;
     g
 }
 

@@ -170,6 +170,7 @@ impl Options {
             database: Some(self.common.database.clone()),
             env: PARSER_ENV.iter().map(|v| v.to_string()).collect(),
             bundle: self.bundle.clone(),
+            host_command: self.exec.clone(),
             ..Needs::default()
         }
     }
@@ -362,8 +363,19 @@ mod tests {
         assert_eq!(n.database.as_deref(), Some("x"));
         assert_eq!(n.env, PARSER_ENV);
         // `--exec` without a bundle: the database only; `-d` after `--exec` is CMD's.
-        let n = needs(&v(&["--exec", "--", "manage.py", "-d", "y"]), &|_| None);
+        let n = needs(
+            &v(&["-L", "5", "--exec", "--", "manage.py", "-d", "y"]),
+            &|_| None,
+        );
         assert_eq!((n.bundle, n.database.as_deref()), (None, Some("default")));
+        assert_eq!(n.host_command, Some(v(&["manage.py", "-d", "y"])));
+        assert_eq!(
+            needs(&v(&["--exec", "true"]), &|_| None).host_command,
+            Some(v(&["true"]))
+        );
+        assert_eq!(needs(&v(&["-L", "5"]), &env).host_command, None);
+        // `--exec` without CMD: a usage error the component reports; nothing for the host to run.
+        assert_eq!(needs(&v(&["--exec", "--"]), &env).host_command, None);
     }
 
     #[test]

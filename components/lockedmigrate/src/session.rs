@@ -52,9 +52,7 @@ fn acquire(args: Vec<String>) -> anyhow::Result<String> {
         );
     };
     let log = Log::new("lockedmigrate", opts.common.verbosity);
-    let mut cfg = Config::from_process_env(&opts.common.database)?;
-    cfg.application_name
-        .get_or_insert_with(|| "djinit lockedmigrate --exec".into());
+    let cfg = Config::for_command(&opts.common.database, "djinit lockedmigrate --exec")?;
     // Every exchange bounded by -t (the lock wait polls); idle while CMD runs.
     let (mut client, pid) = connection::open(&cfg, &opts, &log, None)?;
     if let Pooling::Transaction { evidence } = pooling::detect(&mut client, &cfg, &opts, &log)? {

@@ -24,8 +24,8 @@ use crate::stop::Stopper;
 
 /// Where the component comes from.
 pub enum Source {
-    /// Embedded in this binary (precompiled by this build).
-    Embedded(&'static [u8]),
+    /// Embedded in this binary (precompiled by this build, compressed).
+    Embedded(crate::embedded::Packed),
     /// `djinit run FILE`.
     File(PathBuf),
 }
@@ -226,13 +226,19 @@ async fn drive(
 /// Load the component without compiling (precompiled), or compile a `.wasm` in `jit` builds.
 pub(crate) fn load(engine: &Engine, source: &Source, label: &str) -> anyhow::Result<Component> {
     match source {
-        Source::Embedded(bytes) => {
+        Source::Embedded(packed) => {
+            let bytes = packed.unpack().map_err(|e| {
+                Failure::new(
+                    ExitCode::Software,
+                    format!("the embedded {label} component is corrupt ({e}): rebuild with `just build`"),
+                )
+            })?;
             // SAFETY: `deserialize` trusts its input to be wasmtime's own compiled output (it is
             // native code). These bytes are this build's own: `build.rs` embeds the `.cwasm` files
             // `djinit-compile` produced from our components with `djinit_engine::config()`, the
             // configuration of `engine`. wasmtime still checks the header, version and
             // configuration and refuses a mismatch.
-            unsafe { Component::deserialize(engine, bytes) }.map_err(|e| {
+            unsafe { Component::deserialize(engine, &bytes) }.map_err(|e| {
                 Failure::new(
                     ExitCode::Software,
                     format!(

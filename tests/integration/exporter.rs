@@ -99,7 +99,7 @@ fn export_without_psycopg_names_the_extra_to_install() {
         )
         .unwrap();
     }
-    let hint = "pip install 'djinit-django[export]'";
+    let hint = "pip install 'djinit[export]'";
     let out_dir = tempfile::tempdir().unwrap();
     // python -m djinit_django: one line, before Django starts.
     let mut cmd = std::process::Command::new(python());

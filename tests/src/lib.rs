@@ -27,6 +27,7 @@ pub mod memcached;
 pub mod paths;
 pub mod process;
 pub mod secret;
+pub mod ship;
 pub mod tls;
 pub mod urlenc;
 pub mod wasi_hosts;
@@ -51,6 +52,7 @@ pub mod harness {
         describe, run, run_with_input, spawn, spawn_with_input, Output, Running,
     };
     pub use crate::secret::{redact, PASSWORD, WRONG_PASSWORD};
+    pub use crate::ship;
     pub use crate::tls::{self, Pki, ServerCert};
     pub use crate::urlenc::encode as percent_encode;
     pub use crate::wasi_hosts::{self, Host, Recipe};

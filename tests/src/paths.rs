@@ -29,12 +29,20 @@ fn built(path: PathBuf, what: &str) -> PathBuf {
     path
 }
 
-/// Path of `target/release/djinit`.
+/// The triple of the djinit that ships (static, musl): `just build` builds it with the `dist`
+/// profile.
+pub const DIST_TARGET: &str = "x86_64-unknown-linux-musl";
+
+/// Path of the djinit `just build` makes, the one tests, demo and bench run:
+/// `target/x86_64-unknown-linux-musl/dist/djinit` (static).
 pub fn djinit_path() -> PathBuf {
-    built(target_dir().join("release/djinit"), "the runner")
+    built(
+        target_dir().join(DIST_TARGET).join("dist/djinit"),
+        "the runner",
+    )
 }
 
-/// A `Command` for `target/release/djinit` with an empty environment except `PATH`:
+/// A `Command` for [`djinit_path`] with an empty environment except `PATH`:
 /// tests add exactly the variables they mean (`DATABASE_URL`, ...).
 pub fn djinit() -> Command {
     let mut cmd = Command::new(djinit_path());

@@ -15,7 +15,7 @@ instead, so a Docker build needs no database:
   that looks names up at apply time (``introspect``), and defaults computed from the clock become
   ``now()`` (``defaults``).
 - psycopg 3 (or psycopg2) must be importable: Django's PostgreSQL backend needs it, and literals
-  are quoted the way it quotes them. ``pip install 'djinit-django[export]'`` installs it.
+  are quoted the way it quotes them. ``pip install 'djinit[export]'`` installs it.
 """
 
 import contextlib
@@ -33,7 +33,7 @@ class NeedsPython(RuntimeError):
 
 MISSING_PSYCOPG = (
     "djinit_export needs psycopg 3 (or psycopg2) to load Django's PostgreSQL backend and quote SQL "
-    "literals as Django does: pip install 'djinit-django[export]'"
+    "literals as Django does: pip install 'djinit[export]'"
 )
 
 

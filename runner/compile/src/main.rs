@@ -1,6 +1,6 @@
 //! `djinit-compile --out-dir DIR FILE.wasm...`: precompile WASI components for `djinit`.
 //!
-//! Writes `DIR/<name>.cwasm` for each `<name>.wasm`, compiled by Cranelift with the engine
+//! Writes `DIR/<name>.cwasm` for each `<name>.wasm` (only when its bytes change), compiled by Cranelift with the engine
 //! configuration of `djinit-engine`, so `djinit` (built from the same djinit version) loads them
 //! in well under a millisecond instead of compiling at start. Artifacts contain baseline machine
 //! code for the build triple and load on any CPU of that triple. They are native code: only load
@@ -82,6 +82,11 @@ fn compile_one(engine: &wasmtime::Engine, input: &Path, out_dir: &Path) -> anyho
         )
     })?;
     let out = out_dir.join(format!("{name}.cwasm"));
+    // Same bytes as last time: leave the file (and its mtime) alone, so `runner/build.rs` does
+    // not rerun and an unchanged tree does not relink djinit (15-25 s on 2 cores).
+    if std::fs::read(&out).is_ok_and(|old| old == cwasm) {
+        return Ok(out);
+    }
     // Write then rename, so a concurrent `cargo build` of djinit never embeds half a file.
     let tmp = out_dir.join(format!(".{name}.cwasm.tmp"));
     std::fs::write(&tmp, &cwasm).with_context(|| format!("cannot write {}", tmp.display()))?;

@@ -12,6 +12,7 @@ mod dns_discover;
 mod ensureadmin;
 mod lockedmigrate;
 mod report;
+mod ship;
 mod sizes;
 mod stats;
 mod tls;
@@ -38,6 +39,7 @@ const SECTIONS: &[Section] = &[
     ("dns-discover", dns_discover::run),
     ("tls", tls::run),
     ("sizes", sizes::run),
+    ("ship", ship::run),
 ];
 
 fn runs() -> usize {

@@ -2,15 +2,21 @@
 
 use crate::stats::size;
 use crate::Bench;
+use djinit_tests::paths::djinit_path;
 use djinit_tests::target_dir;
 
 pub fn run(b: &mut Bench) -> Result<(), String> {
     println!("== sizes");
-    let runner = target_dir().join("release/djinit");
+    let runner = djinit_path();
     let len = std::fs::metadata(&runner)
         .map_err(|e| format!("{}: {e} (run `just build`)", runner.display()))?
         .len();
-    println!("  {:<48} {:>10}", "target/release/djinit", size(len));
+    let shown = runner.strip_prefix(target_dir()).unwrap_or(&runner);
+    println!(
+        "  {:<48} {:>10}",
+        format!("target/{}", shown.display()),
+        size(len)
+    );
 
     let mut wasm: Vec<_> = std::fs::read_dir(target_dir().join("components"))
         .map_err(|e| format!("target/components: {e} (run `just build`)"))?

@@ -1,0 +1,192 @@
+//! What ships: sizes of the static djinit, the image and the wheel, and what start-up costs —
+//! the embedded (LZ4-compressed) component against the same `.cwasm` loaded raw from a file by
+//! the same binary, the older glibc build when one is around, and the image under `podman run`
+//! against the binary directly.
+
+use crate::stats::{measure, print_table, size};
+use crate::Bench;
+use djinit_tests::paths::{djinit_path, precompiled};
+use djinit_tests::{djinit, run as run_process, ship, target_dir};
+use std::process::Command;
+use std::time::Duration;
+
+const LIMIT: Duration = Duration::from_secs(60);
+const MIB: u64 = 1024 * 1024;
+
+fn file_size(path: &std::path::Path) -> Result<u64, String> {
+    std::fs::metadata(path)
+        .map(|m| m.len())
+        .map_err(|e| format!("{}: {e}", path.display()))
+}
+
+pub fn run(b: &mut Bench) -> Result<(), String> {
+    println!("== what ships: sizes");
+    let runner = djinit_path();
+    let static_len = file_size(&runner)?;
+    let ldd = run_process(
+        {
+            let mut c = Command::new("ldd");
+            c.arg(&runner);
+            c
+        },
+        LIMIT,
+    );
+    let is_static = format!("{}{}", ldd.stdout, ldd.stderr).contains("not a dynamic executable");
+    println!(
+        "  {:<48} {:>10}   (ldd: {})",
+        "static djinit (musl, dist, 5 commands embedded)",
+        size(static_len),
+        if is_static {
+            "not a dynamic executable"
+        } else {
+            "DYNAMIC"
+        }
+    );
+    let mut raw = 0;
+    for name in [
+        "checkmigrations",
+        "dns-discover",
+        "ensureadmin",
+        "lockedmigrate",
+        "wait4db",
+    ] {
+        raw += file_size(&precompiled(name))?;
+    }
+    println!(
+        "  {:<48} {:>10}",
+        "the five .cwasm uncompressed (sum)",
+        size(raw)
+    );
+    let glibc = target_dir().join("release/djinit");
+    if let Ok(len) = file_size(&glibc) {
+        println!(
+            "  {:<48} {:>10}   (when last built: cargo test builds it)",
+            "glibc release djinit (no LTO), for comparison",
+            size(len)
+        );
+    }
+    b.report.target(
+        "static djinit <= 10 MiB (at most 14 MiB)",
+        static_len <= 10 * MIB,
+        size(static_len),
+    );
+    b.report.target(
+        "static djinit has no dynamic dependencies",
+        is_static,
+        "ldd",
+    );
+
+    let image = ship::image();
+    let mut inspect = ship::podman();
+    inspect.args(["image", "inspect", "--format", "{{.Size}}", image]);
+    let out = run_process(inspect, LIMIT);
+    if out.code != Some(0) {
+        return Err(format!("podman image inspect failed\n{}", out.report()));
+    }
+    let image_len: u64 = out
+        .stdout
+        .trim()
+        .parse()
+        .map_err(|e| format!("image size: {e}"))?;
+    println!("  {:<48} {:>10}", format!("image {image}"), size(image_len));
+    let wheel = ship::wheel();
+    let wheel_len = file_size(wheel)?;
+    println!(
+        "  {:<48} {:>10}",
+        format!("wheel {}", wheel.file_name().unwrap().to_string_lossy()),
+        size(wheel_len)
+    );
+    b.report.target(
+        "image no bigger than the binary + 1 MiB (FROM scratch)",
+        image_len <= static_len + MIB,
+        size(image_len),
+    );
+    println!();
+
+    println!("== start-up: embedded (LZ4) vs raw .cwasm, static vs glibc, podman vs direct");
+    // `wait4db --help`: load + instantiate + run the component, no network: pure start-up.
+    let cwasm = precompiled("wait4db");
+    let embedded = measure(
+        "djinit wait4db --help (embedded, LZ4)",
+        3,
+        b.runs,
+        LIMIT,
+        || {
+            let mut c = djinit();
+            c.args(["wait4db", "--help"]);
+            c
+        },
+    )?;
+    let raw_file = measure(
+        "djinit run wait4db.cwasm --help (raw file)",
+        3,
+        b.runs,
+        LIMIT,
+        || {
+            let mut c = djinit();
+            c.arg("run").arg(&cwasm).arg("--help");
+            c
+        },
+    )?;
+    let mut rows = vec![raw_file];
+    if glibc.is_file() {
+        rows.push(measure(
+            "glibc djinit wait4db --help (uncompressed)",
+            3,
+            b.runs,
+            LIMIT,
+            || {
+                let mut c = Command::new(&glibc);
+                c.env_clear().args(["wait4db", "--help"]);
+                c
+            },
+        )?);
+    }
+    let refs: Vec<&_> = rows.iter().collect();
+    print_table(&embedded, &refs);
+    let slowest_other = rows.iter().map(|r| r.median()).max().unwrap_or_default();
+    b.report.target(
+        "start-up not slower than raw/glibc (+2 ms noise)",
+        embedded.median() <= slowest_other + Duration::from_millis(2),
+        format!(
+            "{:.1} ms vs {:.1} ms",
+            embedded.median().as_secs_f64() * 1e3,
+            rows[0].median().as_secs_f64() * 1e3
+        ),
+    );
+
+    let url = b.pg.url();
+    let direct = measure("djinit wait4db -s 0 (binary)", 2, b.runs, LIMIT, || {
+        let mut c = djinit();
+        c.args(["wait4db", "-s", "0"]).env("DATABASE_URL", &url);
+        c
+    })?;
+    let container_runs = b.runs.clamp(1, 10);
+    let podman = measure(
+        "podman run --rm djinit wait4db -s 0 (cold container)",
+        1,
+        container_runs,
+        LIMIT,
+        || {
+            let mut c = ship::podman();
+            c.args([
+                "run",
+                "--rm",
+                "--read-only",
+                "--cap-drop",
+                "ALL",
+                "--security-opt",
+                "no-new-privileges",
+                "--network",
+                "host",
+                "--env",
+            ])
+            .arg(format!("DATABASE_URL={url}"))
+            .args([image, "wait4db", "-s", "0"]);
+            c
+        },
+    )?;
+    print_table(&direct, &[&podman]);
+    println!();
+    Ok(())
+}

@@ -11,6 +11,7 @@ mod harness_selftest;
 mod hostile;
 mod image;
 mod jco;
+mod kubernetes;
 mod lockedmigrate;
 mod readme_recipes;
 mod real_apps;

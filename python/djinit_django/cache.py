@@ -14,7 +14,10 @@ listing the ready pods, replacing it atomically. This backend reads FILE:
 Rebuilding replaces only the pymemcache ``HashClient``: key prefix, version, key function,
 default timeout and OPTIONS stay as configured, and every Django cache method (keyword arguments
 included) is the inherited one. Until FILE exists and lists servers, the cache misses every get and
-drops every set (like ``DummyCache``) instead of raising. A FILE that becomes empty or disappears
+drops every set (like ``DummyCache``) instead of raising, and logs one WARNING on the
+``djinit_django.cache`` logger saying so (once per FILE and process: a missing sidecar or a wrong
+LOCATION must not look like a cache that merely has no hits; one line, not one per request). When
+servers appear later, one INFO line says how many. A FILE that becomes empty or disappears
 keeps the last list (dns-discover never writes an empty list unless ``--min 0``).
 
 FILE formats (all ``dns-discover --format`` outputs): ``lines`` (default), ``csv``, ``json``
@@ -34,12 +37,18 @@ Settings::
 from __future__ import annotations
 
 import json
+import logging
 import os
 import time
 
 from django.core.cache.backends.memcached import PyMemcacheCache
 
 __all__ = ["DiscoveredMemcache", "parse_servers"]
+
+logger = logging.getLogger(__name__)
+
+# Server files already warned about in this process (one warning per file, not per request).
+_warned: set[str] = set()
 
 # Operations that must not run twice if the first attempt may have reached the server.
 _NOT_IDEMPOTENT = frozenset({"incr", "decr"})
@@ -140,8 +149,21 @@ class DiscoveredMemcache(PyMemcacheCache):
             return False
         old, self._servers = self._client, servers
         if servers:
+            if self._path in _warned:
+                _warned.discard(self._path)
+                logger.info("djinit cache: %s now lists %d server(s)", self._path, len(servers))
             self._client = self._class(servers, **self._options)
         else:
+            if self._path not in _warned:
+                _warned.add(self._path)
+                why = "is missing" if signature is None else "lists no server"
+                logger.warning(
+                    "djinit cache: server file %s %s (is the dns-discover --watch sidecar running, "
+                    "and LOCATION its -o FILE?); every get misses and every set is dropped until it "
+                    "lists servers",
+                    self._path,
+                    why,
+                )
             # No server yet: every get misses, every set is dropped, nothing raises.
             self._client = self._class([], **{**self._options, "ignore_exc": True})
         if old is not None:

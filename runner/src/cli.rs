@@ -7,6 +7,7 @@
 use std::ffi::OsString;
 use std::time::Duration;
 
+use djinit_cli::log::Format;
 use djinit_cli::{args::Arg, Args, UsageError};
 
 use crate::policy::{DirGrant, EnvGrant, Target};
@@ -29,6 +30,9 @@ pub struct Options {
     pub memory_mib: u64,
     /// `--timeout SECS`: wall-clock limit for the component.
     pub timeout: Option<Duration>,
+    /// `--log-format {text,json}`: the runner's own lines and the embedded command's (passed as
+    /// `DJINIT_LOG_FORMAT`); default from `DJINIT_LOG_FORMAT`, else text.
+    pub log_format: Option<Format>,
 }
 
 impl Default for Options {
@@ -40,6 +44,7 @@ impl Default for Options {
             env: Vec::new(),
             memory_mib: DEFAULT_MEMORY_MIB,
             timeout: None,
+            log_format: None,
         }
     }
 }
@@ -81,7 +86,7 @@ where
                 options,
                 action: Action::Help,
             });
-        } else if arg.is_long("version") {
+        } else if arg.is('V', "version") {
             return Ok(Invocation {
                 options,
                 action: Action::Version,
@@ -108,6 +113,11 @@ where
                 )));
             }
             options.memory_mib = mib;
+        } else if arg.is_long("log-format") {
+            let format = Format::parse(&args.value()?)
+                .map_err(|m| UsageError(format!("--log-format {m}")))?;
+            djinit_cli::log::format::set(format);
+            options.log_format = Some(format);
         } else if arg.is_long("timeout") {
             let t = args.seconds()?;
             if t.is_zero() {
@@ -126,7 +136,15 @@ where
                     args: args.rest()?,
                 }
             } else if v == "help" {
-                Action::Help
+                // `djinit help CMD` is `djinit CMD --help`, as in git and cargo.
+                match args.next()? {
+                    None => Action::Help,
+                    Some(Arg::Value(name)) => Action::Command {
+                        name,
+                        args: vec!["--help".into()],
+                    },
+                    Some(other) => return Err(other.unexpected()),
+                }
             } else {
                 Action::Command {
                     name: v,
@@ -143,6 +161,42 @@ where
     } else {
         "no command given (see --help)".into()
     }))
+}
+
+/// The command `name` was probably meant to be: the known one closest to it, if at most two edits
+/// away (`wait4bd`, `ensure-admin`, `lockedmigrat`), for "did you mean" in the usage error.
+pub fn suggest<'a>(name: &str, known: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    known
+        .into_iter()
+        .map(|k| (edit_distance(name, k), k))
+        .filter(|(d, _)| *d <= 2)
+        .min()
+        .map(|(_, k)| k)
+}
+
+/// Optimal string alignment distance: insertions, deletions, substitutions and transpositions of
+/// adjacent characters each cost 1 (`4bd` → `4db` is one edit).
+fn edit_distance(a: &str, b: &str) -> usize {
+    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for (i, row) in d.iter_mut().enumerate() {
+        row[0] = i;
+    }
+    for j in 0..=b.len() {
+        d[0][j] = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            d[i][j] = (d[i - 1][j] + 1)
+                .min(d[i][j - 1] + 1)
+                .min(d[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                d[i][j] = d[i][j].min(d[i - 2][j - 2] + 1);
+            }
+        }
+    }
+    d[a.len()][b.len()]
 }
 
 /// `--help` text: usage, runner options, the embedded commands. The exit-code table follows it.
@@ -178,8 +232,11 @@ Runner options (each adds to what the command is granted):
   --env NAME[=VALUE]      set NAME in the component (NAME alone: pass the host's value)
   --memory MIB            memory limit of the component, all linear memories (default 64)
   --timeout SECS          wall-clock limit for the component (exit 71 when exceeded)
+  --log-format F          text (default) or json, for the runner's lines and the command's
+                          (one object per line; env DJINIT_LOG_FORMAT)
   -h, --help              this help
-      --version           print the version
+  -V, --version           print the version
+  help COMMAND            the same as COMMAND --help
 
 A denied connection shows in the component as \"permission denied\" (exit 77).
 SIGINT/SIGTERM stop the component at once (exit 130/143).
@@ -249,11 +306,36 @@ mod tests {
         assert_eq!(parse_ok(&["--help"]).action, Action::Help);
         assert_eq!(parse_ok(&["help"]).action, Action::Help);
         assert_eq!(parse_ok(&["--version"]).action, Action::Version);
+        assert_eq!(parse_ok(&["-V"]).action, Action::Version);
+        assert_eq!(
+            parse_ok(&["help", "wait4db"]).action,
+            Action::Command {
+                name: "wait4db".into(),
+                args: vec!["--help".into()]
+            }
+        );
+        assert!(parse(["help", "-x"]).is_err());
         assert!(parse(["--bogus", "wait4db"]).is_err());
         assert!(parse(Vec::<String>::new()).is_err());
         assert!(parse(["run"]).is_err());
         assert!(parse(["--memory", "0", "x"]).is_err());
         assert!(parse(["--timeout", "0", "x"]).is_err());
         assert!(parse(["--allow-net", "nohost", "x"]).is_err());
+    }
+
+    #[test]
+    fn did_you_mean() {
+        let known = [
+            "wait4db",
+            "dns-discover",
+            "ensureadmin",
+            "lockedmigrate",
+            "checkmigrations",
+        ];
+        assert_eq!(suggest("wait4bd", known), Some("wait4db"));
+        assert_eq!(suggest("ensure-admin", known), Some("ensureadmin"));
+        assert_eq!(suggest("lockedmigrat", known), Some("lockedmigrate"));
+        assert_eq!(suggest("migrate", known), None);
+        assert_eq!(suggest("", known), None);
     }
 }

@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use djinit_cli::{ExitCode, Failure, UsageError};
+use djinit_wait::Kind;
 use wasmtime::component::{Component, Linker, ResourceTable};
 use wasmtime::{Engine, Precompiled, Store};
 use wasmtime_wasi::p2::bindings::Command;
@@ -131,13 +132,15 @@ pub fn run(run: Run) -> anyhow::Result<u8> {
     let label = &run.label;
     // A stop request explains whatever the guest did after it (e.g. the epoch trap).
     if let Some(reason) = stopper.reason() {
-        return Err(
-            Failure::new(reason.exit_code(), format!("{label} {}", reason.describe())).into(),
-        );
+        if reason == crate::stop::Reason::Terminate && run.grants.sigterm_is_shutdown {
+            crate::stdio::note!("{label} stopped by SIGTERM: normal shutdown");
+            return Ok(0);
+        }
+        return Err(Failure::new(reason.kind(), format!("{label} {}", reason.describe())).into());
     }
     if memory_exceeded {
         return Err(Failure::new(
-            ExitCode::Limit,
+            Kind::Limit,
             format!(
                 "{label} stopped: memory limit of {} MiB exceeded (--memory)",
                 run.memory_mib
@@ -158,15 +161,15 @@ pub fn run(run: Run) -> anyhow::Result<u8> {
                 Some(trap) => format!("{label} crashed: {trap}"),
                 None => format!("{label} failed: {}", describe(&e)),
             };
-            Err(Failure::new(ExitCode::Software, what).into())
+            Err(Failure::new(Kind::Internal, what).into())
         }
         Outcome::NotACommand(e) => {
-            let code = match run.source {
-                Source::Embedded(_) => ExitCode::Software,
-                Source::File(_) => ExitCode::Data,
+            let kind = match run.source {
+                Source::Embedded(_) => Kind::Internal,
+                Source::File(_) => Kind::Data,
             };
             Err(Failure::new(
-                code,
+                kind,
                 format!(
                     "{label} is not a wasi:cli/command component djinit can run: {}",
                     describe(&e)
@@ -240,7 +243,7 @@ pub(crate) fn load(engine: &Engine, source: &Source, label: &str) -> anyhow::Res
             // configuration and refuses a mismatch.
             unsafe { Component::deserialize(engine, &bytes) }.map_err(|e| {
                 Failure::new(
-                    ExitCode::Software,
+                    Kind::Internal,
                     format!(
                         "the embedded {label} component does not load ({}): rebuild with `just build`",
                         describe(&e)
@@ -251,9 +254,8 @@ pub(crate) fn load(engine: &Engine, source: &Source, label: &str) -> anyhow::Res
         }
         Source::File(path) => {
             let shown = path.display();
-            let bytes = std::fs::read(path).map_err(|e| {
-                Failure::new(ExitCode::NoInput, format!("cannot read {shown}: {e}"))
-            })?;
+            let bytes = std::fs::read(path)
+                .map_err(|e| Failure::new(Kind::NoInput, format!("cannot read {shown}: {e}")))?;
             match Engine::detect_precompiled(&bytes) {
                 Some(Precompiled::Component) => {
                     // SAFETY: as above, `deserialize` runs the file's native code. `djinit run`
@@ -262,7 +264,7 @@ pub(crate) fn load(engine: &Engine, source: &Source, label: &str) -> anyhow::Res
                     // version, configuration and CPU features before using it.
                     unsafe { Component::deserialize(engine, &bytes) }.map_err(|e| {
                         Failure::new(
-                            ExitCode::Data,
+                            Kind::Data,
                             format!(
                                 "{shown} was precompiled for another djinit version or machine ({}): precompile it again with this djinit's djinit-compile",
                                 describe(&e)
@@ -272,13 +274,13 @@ pub(crate) fn load(engine: &Engine, source: &Source, label: &str) -> anyhow::Res
                     })
                 }
                 Some(Precompiled::Module) => Err(Failure::new(
-                    ExitCode::Data,
+                    Kind::Data,
                     format!("{shown} is a precompiled core module, not a component"),
                 )
                 .into()),
                 None if bytes.starts_with(b"\0asm") => compile(engine, &bytes, path),
                 None => Err(Failure::new(
-                    ExitCode::Data,
+                    Kind::Data,
                     format!("{shown} is neither a WebAssembly component nor a precompiled .cwasm"),
                 )
                 .into()),
@@ -291,7 +293,7 @@ pub(crate) fn load(engine: &Engine, source: &Source, label: &str) -> anyhow::Res
 fn compile(engine: &Engine, bytes: &[u8], path: &std::path::Path) -> anyhow::Result<Component> {
     Component::new(engine, bytes).map_err(|e| {
         Failure::new(
-            ExitCode::Data,
+            Kind::Data,
             format!(
                 "{} is not a component this engine accepts: {}",
                 path.display(),

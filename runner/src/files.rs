@@ -24,7 +24,8 @@ use std::io::{Read, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
-use djinit_cli::{ExitCode, Failure};
+use djinit_cli::Failure;
+use djinit_wait::Kind;
 use rustix::fs::{Mode, OFlags, ResolveFlags};
 use rustix::io::Errno;
 
@@ -136,7 +137,7 @@ fn copy_dir() -> Result<tempfile::TempDir, Failure> {
         }
     }
     Err(Failure::new(
-        ExitCode::NoInput,
+        Kind::NoInput,
         format!(
             "a file the command reads is a symlink out of its directory, and there is no writable /dev/shm or TMPDIR for a private copy of it ({})",
             last.map_or("none exists".to_string(), |e| e.to_string())
@@ -154,7 +155,7 @@ fn copy_file(from: &Path, to: &Path) -> Result<(), Failure> {
     let meta = src.metadata().map_err(|e| cannot(&shown, "reading", e))?;
     if !meta.is_file() {
         return Err(Failure::new(
-            ExitCode::NoInput,
+            Kind::NoInput,
             format!("{shown} is not a regular file"),
         ));
     }
@@ -165,7 +166,7 @@ fn copy_file(from: &Path, to: &Path) -> Result<(), Failure> {
         .map_err(|e| cannot(&shown, "reading", e))?;
     if content.len() as u64 > MAX_COPY {
         return Err(Failure::new(
-            ExitCode::NoInput,
+            Kind::NoInput,
             format!("{shown} is larger than {} MiB", MAX_COPY >> 20),
         ));
     }
@@ -181,7 +182,7 @@ fn copy_file(from: &Path, to: &Path) -> Result<(), Failure> {
 }
 
 fn cannot(what: &str, doing: &str, e: std::io::Error) -> Failure {
-    Failure::new(ExitCode::NoInput, format!("{doing} {what}: {e}"))
+    Failure::new(Kind::NoInput, format!("{doing} {what}: {e}"))
 }
 
 #[cfg(test)]
@@ -250,6 +251,6 @@ mod tests {
         let t = tempfile::tempdir().unwrap();
         symlink("/dev/zero", t.path().join("zero")).unwrap();
         let err = mount(&[s(&t.path().join("zero"))]).err().unwrap();
-        assert_eq!(err.code, ExitCode::NoInput);
+        assert_eq!(err.kind, Kind::NoInput);
     }
 }

@@ -19,6 +19,7 @@
 use std::time::Duration;
 
 use djinit_cli::{ExitCode, Failure};
+use djinit_wait::Kind;
 use wasmtime::component::Linker;
 
 use crate::child::{self, Group};
@@ -48,8 +49,11 @@ pub fn split(args: &[String]) -> Option<(Vec<String>, Vec<String>)> {
 }
 
 fn failure(f: exports::djinit::commands::lock_session::Failure) -> anyhow::Error {
-    let code = ExitCode::from_code(i32::from(f.code)).unwrap_or(ExitCode::Software);
-    Failure::new(code, djinit_cli::one_line(&f.message)).into()
+    // The component's code, from the same table: passed on as the runner's own.
+    let kind = ExitCode::from_code(i32::from(f.code))
+        .and_then(djinit_cli::exit::kind_for_code)
+        .unwrap_or(Kind::Internal);
+    Failure::new(kind, djinit_cli::one_line(&f.message)).into()
 }
 
 /// Acquire through the component, run `cmd`, release; `cmd`'s exit code.
@@ -64,7 +68,7 @@ pub fn run(run: Run, lock_args: Vec<String>, cmd: Vec<String>) -> anyhow::Result
     let stopped = |what: &str| -> anyhow::Error {
         let reason = stopper.reason().expect("stopped with a reason");
         Failure::new(
-            reason.exit_code(),
+            reason.kind(),
             format!("lockedmigrate --exec {}{what}", reason.describe()),
         )
         .into()
@@ -78,7 +82,7 @@ pub fn run(run: Run, lock_args: Vec<String>, cmd: Vec<String>) -> anyhow::Result
             .await
             .map_err(|e| {
                 Failure::new(
-                    ExitCode::Software,
+                    Kind::Internal,
                     format!(
                         "the lockedmigrate component has no lock-session export: {}",
                         describe(&e)
@@ -95,7 +99,7 @@ pub fn run(run: Run, lock_args: Vec<String>, cmd: Vec<String>) -> anyhow::Result
             None => return Err(stopped(" while waiting for the lock")),
             Some(Err(_)) if store.data().limits.exceeded() => {
                 return Err(Failure::new(
-                    ExitCode::Limit,
+                    Kind::Limit,
                     format!(
                         "lockedmigrate --exec stopped: memory limit of {} MiB exceeded (--memory)",
                         run.memory_mib
@@ -105,7 +109,7 @@ pub fn run(run: Run, lock_args: Vec<String>, cmd: Vec<String>) -> anyhow::Result
             }
             Some(Err(e)) => {
                 return Err(Failure::new(
-                    ExitCode::Software,
+                    Kind::Internal,
                     format!(
                         "lockedmigrate component failed while taking the lock: {}",
                         describe(&e)
@@ -119,14 +123,14 @@ pub fn run(run: Run, lock_args: Vec<String>, cmd: Vec<String>) -> anyhow::Result
         let ended = if stopper.reason().is_some() {
             None
         } else {
-            eprintln!("djinit: {held}; running {}", cmd.join(" "));
+            crate::stdio::note!("{held}; running {}", cmd.join(" "));
             // The guest is idle meanwhile; its session keeps the lock.
             let mut group = match Group::spawn(&program, &cmd[1..]) {
                 Ok(g) => g,
                 Err(e) => {
                     release(&mut store, session, RELEASE_LIMIT).await;
                     return Err(Failure::new(
-                        ExitCode::NoInput,
+                        Kind::NoInput,
                         format!("cannot run {program}: {e}"),
                     )
                     .into());
@@ -135,8 +139,8 @@ pub fn run(run: Run, lock_args: Vec<String>, cmd: Vec<String>) -> anyhow::Result
             Some(group.supervise(stopper).await)
         };
         if ended.as_ref().is_some_and(|e| e.survivors) {
-            eprintln!(
-                "djinit: processes of {program}'s group still exist {} s after SIGKILL (uninterruptible sleep?); releasing the lock anyway",
+            crate::stdio::note!(
+                "processes of {program}'s group still exist {} s after SIGKILL (uninterruptible sleep?); releasing the lock anyway",
                 child::KILL_WAIT.as_secs()
             );
         }
@@ -164,17 +168,17 @@ async fn release(
     limit: Duration,
 ) {
     match tokio::time::timeout(limit, session.call_release(store)).await {
-        Ok(Ok(Ok(()))) => eprintln!("djinit: advisory lock released"),
-        Ok(Ok(Err(f))) => eprintln!(
-            "djinit: releasing the lock failed ({}); it goes with the session",
+        Ok(Ok(Ok(()))) => crate::stdio::note!("advisory lock released"),
+        Ok(Ok(Err(f))) => crate::stdio::note!(
+            "releasing the lock failed ({}); it goes with the session",
             djinit_cli::one_line(&f.message)
         ),
-        Ok(Err(e)) => eprintln!(
-            "djinit: releasing the lock failed ({}); it goes with the session",
+        Ok(Err(e)) => crate::stdio::note!(
+            "releasing the lock failed ({}); it goes with the session",
             describe(&e)
         ),
-        Err(_) => eprintln!(
-            "djinit: releasing the lock took more than {} s; it goes with the session",
+        Err(_) => crate::stdio::note!(
+            "releasing the lock took more than {} s; it goes with the session",
             limit.as_secs()
         ),
     }

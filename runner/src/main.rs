@@ -16,7 +16,8 @@ mod stop;
 
 use std::path::{Path, PathBuf};
 
-use djinit_cli::{ExitCode, Failure, UsageError};
+use djinit_cli::{Failure, UsageError};
+use djinit_wait::Kind;
 
 use crate::cli::Action;
 use crate::exec::{Run, Source};
@@ -25,12 +26,13 @@ use crate::policy::{EnvView, Grants};
 fn main() -> std::process::ExitCode {
     match run() {
         Ok(code) => std::process::ExitCode::from(code),
-        Err(e) => djinit_cli::main("djinit", || Err(e)),
+        Err(e) => djinit_cli::main("djinit", djinit_cli::exit::no_library, || Err(e)),
     }
 }
 
 /// The exit code of the component, or the runner's own error.
 fn run() -> anyhow::Result<u8> {
+    djinit_cli::log::format::init_from_env().map_err(UsageError)?;
     let inv = cli::parse(std::env::args_os().skip(1))?;
     let options = inv.options;
     match inv.action {
@@ -71,14 +73,17 @@ fn run() -> anyhow::Result<u8> {
             let Some(bytes) = embedded::get(&name) else {
                 if embedded::is_empty() {
                     return Err(Failure::new(
-                        ExitCode::Software,
+                        Kind::Internal,
                         "this djinit build has no embedded components (built without target/precompiled/*.cwasm): run `just build`",
                     )
                     .into());
                 }
                 let names: Vec<&str> = embedded::names().collect();
+                let hint = cli::suggest(&name, names.iter().copied())
+                    .map(|n| format!("did you mean {n:?}? "))
+                    .unwrap_or_default();
                 return Err(UsageError(format!(
-                    "unknown command {name:?} (commands: {}; see --help)",
+                    "unknown command {name:?} ({hint}commands: {}; see --help)",
                     names.join(", ")
                 ))
                 .into());
@@ -91,7 +96,15 @@ fn run() -> anyhow::Result<u8> {
                 .map(|c| (c.grants)(&args, &view))
                 .unwrap_or_default();
             grants.extend_with(&options);
+            // Every embedded command writes its lines in the runner's format.
+            grants.env.push(djinit_cli::log::format::ENV_VAR.into());
             let mut env = view.select(&grants.env)?;
+            if let Some(format) = options.log_format {
+                env.insert(
+                    djinit_cli::log::format::ENV_VAR.into(),
+                    format.name().into(),
+                );
+            }
             for (k, v) in &grants.env_set {
                 env.entry(k.clone()).or_insert_with(|| v.clone());
             }

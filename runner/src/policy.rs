@@ -7,7 +7,8 @@
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
-use djinit_cli::{ExitCode, Failure, UsageError};
+use djinit_cli::{Failure, UsageError};
+use djinit_wait::Kind;
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder};
 
 use crate::files::{self, FileMounts};
@@ -145,6 +146,10 @@ pub struct Grants {
     /// Variables the policy sets to a value it computed (dns-discover: the host's resolv.conf
     /// content). Host values of granted names and `--env` win over these.
     pub env_set: Vec<(String, String)>,
+    /// SIGTERM is how this run normally ends (`dns-discover --watch`, a sidecar stopped with its
+    /// Pod): exit 0 with one info line instead of 143, so a Pod's every stop is not a failure.
+    /// Not a permission; it travels with the grants because the command's policy computes both.
+    pub sigterm_is_shutdown: bool,
 }
 
 impl Grants {
@@ -179,7 +184,7 @@ impl EnvView<'_> {
             Ok(v) => Ok(Some(v)),
             Err(std::env::VarError::NotPresent) => Ok(None),
             Err(std::env::VarError::NotUnicode(_)) => Err(Failure::new(
-                ExitCode::Config,
+                Kind::Config,
                 format!(
                     "{name}: not valid UTF-8 (WASI passes environment variables as UTF-8 text)"
                 ),
@@ -247,7 +252,7 @@ pub fn wasi_ctx(
         };
         b.preopened_dir(&d.host, &d.guest, perms).map_err(|e| {
             anyhow::Error::new(djinit_cli::Failure::new(
-                djinit_cli::ExitCode::NoInput,
+                Kind::NoInput,
                 format!(
                     "cannot mount directory {}: {}",
                     d.host,

@@ -10,7 +10,7 @@
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use djinit_cli::ExitCode;
+use djinit_wait::Kind;
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 use tokio::sync::Notify;
@@ -24,11 +24,11 @@ pub enum Reason {
 }
 
 impl Reason {
-    pub fn exit_code(self) -> ExitCode {
+    pub fn kind(self) -> Kind {
         match self {
-            Reason::Interrupt => ExitCode::Interrupted,
-            Reason::Terminate => ExitCode::Terminated,
-            Reason::Timeout(_) => ExitCode::Limit,
+            Reason::Interrupt => Kind::Interrupted,
+            Reason::Terminate => Kind::Terminated,
+            Reason::Timeout(_) => Kind::Limit,
         }
     }
 

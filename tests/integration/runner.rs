@@ -248,6 +248,16 @@ fn command_line_help_version_and_usage_errors() {
     djinit_with(&[], &["no-such-command"])
         .assert_code(64)
         .assert_stderr_contains("unknown command");
+    djinit_with(&[], &["wait4bd", "-t", "1"])
+        .assert_code(64)
+        .assert_stderr_contains("did you mean \"wait4db\"?");
+    // `djinit help CMD` is `djinit CMD --help`; -V is --version.
+    let out = djinit_with(&[], &["help", "ensureadmin"]);
+    out.assert_success();
+    assert!(out.stdout.contains("usage: ensureadmin"), "{}", out.stdout);
+    let out = djinit_with(&[], &["-V"]);
+    out.assert_success();
+    assert!(out.stdout.starts_with("djinit "), "{}", out.stdout);
     djinit_with(&[], &[]).assert_code(64);
     // Arguments after the command belong to it: wait4db's own help, not the runner's.
     let out = djinit_with(&[], &["wait4db", "--help"]);

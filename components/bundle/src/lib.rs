@@ -28,3 +28,13 @@ pub mod variant;
 pub mod wait;
 
 pub use manifest::{Bundle, BundleError, Guard, Key, Migration, Row, Step, Variant};
+
+/// The kind of an error of this crate, or of the PostgreSQL client under it, found in a chain (a
+/// `djinit_wait::Classifier` for the commands that read bundles).
+pub fn classify(e: &(dyn std::error::Error + 'static)) -> Option<djinit_wait::Kind> {
+    use djinit_wait::kind_of;
+    kind_of::<BundleError>(e)
+        .or_else(|| kind_of::<state::StateError>(e))
+        .or_else(|| kind_of::<wait::NotMigrated>(e))
+        .or_else(|| djinit_pg::classify(e))
+}

@@ -22,15 +22,22 @@ pub const MAX_BYTES: u64 = 64 << 20;
 
 #[derive(Debug, thiserror::Error)]
 pub enum BundleError {
-    /// The file is missing or unreadable (exit 66).
-    #[error("cannot read migration bundle {path}: {source}")]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    /// The file is there but not a valid bundle (exit 65).
+    /// The file is missing or unreadable (kind `NoInput`). The I/O cause is folded into the
+    /// message (not a `source`), so a printed error chain names it once.
+    #[error("cannot read migration bundle {path}: {io}")]
+    Read { path: PathBuf, io: std::io::Error },
+    /// The file is there but not a valid bundle (kind `Data`).
     #[error("invalid migration bundle {path}: {detail}")]
     Invalid { path: PathBuf, detail: String },
+}
+
+impl djinit_wait::Classify for BundleError {
+    fn kind(&self) -> djinit_wait::Kind {
+        match self {
+            BundleError::Read { .. } => djinit_wait::Kind::NoInput,
+            BundleError::Invalid { .. } => djinit_wait::Kind::Data,
+        }
+    }
 }
 
 /// One step of a migration in one direction.
@@ -302,9 +309,9 @@ impl Bundle {
     /// Read and verify `dir/manifest.json`.
     pub fn load(dir: &Path) -> Result<Bundle, BundleError> {
         let path = dir.join(FILE);
-        let read_err = |source| BundleError::Read {
+        let read_err = |io| BundleError::Read {
             path: path.clone(),
-            source,
+            io,
         };
         let meta = std::fs::metadata(&path).map_err(read_err)?;
         if meta.len() > MAX_BYTES {

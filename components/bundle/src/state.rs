@@ -22,6 +22,16 @@ pub enum StateError {
     },
 }
 
+impl djinit_wait::Classify for StateError {
+    /// A database error keeps its kind; a state the bundle cannot continue is rejected input.
+    fn kind(&self) -> djinit_wait::Kind {
+        match self {
+            StateError::Pg(e) => djinit_wait::Classify::kind(e),
+            StateError::PartialSquash { .. } => djinit_wait::Kind::Data,
+        }
+    }
+}
+
 /// Whether `django_migrations` exists (visible on the search path, as Django looks it up).
 pub fn table_exists(client: &mut Client) -> Result<bool, djinit_pg::Error> {
     let rows = client.query(

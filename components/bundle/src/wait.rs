@@ -1,25 +1,23 @@
 //! "Is the database migrated?" as one probe, for the retry loops of `checkmigrations --wait` and
-//! `wait4db --migrated` (`djinit_pg::retry::{retry, wait_stable}`): pending migrations and
+//! `wait4db --migrated` (`djinit_wait::{retry, wait_stable}`): pending migrations and
 //! transient connection errors are retried, anything else is returned at once.
 //!
 //! ```no_run
-//! # fn f(cfg: &djinit_pg::Config, bundle: &djinit_bundle::Bundle) -> anyhow::Result<()> {
-//! use djinit_bundle::wait::{probe, NotMigrated};
-//! use djinit_pg::{retry::retry, Deadline};
+//! # fn f(cfg: &djinit_pg::Config, bundle: &djinit_bundle::Bundle) -> Result<(), djinit_bundle::wait::NotMigrated> {
+//! use djinit_bundle::wait::probe;
+//! use djinit_wait::{retry, Deadline};
 //! use std::time::Duration;
 //! retry(Deadline::after(Duration::from_secs(60)), Duration::from_secs(1), |_| {}, |d| {
 //!     let mut client = djinit_pg::Client::connect(cfg, d)?;
 //!     probe(&mut client, bundle)
-//! })
-//! .map_err(NotMigrated::into_anyhow)?;
+//! })?;
 //! # Ok(()) }
 //! ```
 
 use crate::manifest::Bundle;
 use crate::state;
-use djinit_cli::{ExitCode, Failure};
-use djinit_pg::retry::{GaveUp, Transient};
 use djinit_pg::Client;
+use djinit_wait::{Classify, GaveUp, Kind, Transient};
 use std::fmt;
 
 /// Why the database is not (known to be) migrated.
@@ -60,31 +58,27 @@ impl From<djinit_pg::Error> for NotMigrated {
     }
 }
 
-impl Transient for NotMigrated {
-    fn is_transient(&self) -> bool {
+impl Classify for NotMigrated {
+    /// Pending is "not met" (transient: `--wait` retries it); a recorded state the bundle cannot
+    /// be matched to is rejected input; database errors keep theirs.
+    fn kind(&self) -> Kind {
         match self {
-            NotMigrated::Pg(e) => e.is_transient(),
-            NotMigrated::Pending(_) => true,
-            NotMigrated::State(_) | NotMigrated::GaveUp(_) => false,
+            NotMigrated::Pg(e) => Classify::kind(e),
+            NotMigrated::Pending(_) => Kind::NotMet,
+            NotMigrated::State(_) => Kind::Data,
+            NotMigrated::GaveUp(g) => g.kind(),
         }
     }
-    fn gave_up(g: GaveUp) -> Self {
-        NotMigrated::GaveUp(g)
+
+    /// A deadline that passed inside the loop is final for the loop.
+    fn is_transient(&self) -> bool {
+        !matches!(self, NotMigrated::GaveUp(_)) && self.kind().is_transient()
     }
 }
 
-impl NotMigrated {
-    /// As a command error with the right exit code: pending 1, state 65, deadline 75, database
-    /// errors by djinit-cli's table.
-    pub fn into_anyhow(self) -> anyhow::Error {
-        match self {
-            NotMigrated::Pg(e) => anyhow::Error::new(e),
-            NotMigrated::Pending(_) => {
-                anyhow::Error::new(Failure::new(ExitCode::NotMet, self.to_string()))
-            }
-            NotMigrated::State(s) => anyhow::Error::new(Failure::new(ExitCode::Data, s)),
-            NotMigrated::GaveUp(g) => anyhow::Error::new(g),
-        }
+impl Transient for NotMigrated {
+    fn gave_up(g: GaveUp) -> Self {
+        NotMigrated::GaveUp(g)
     }
 }
 
@@ -101,15 +95,4 @@ pub fn probe(client: &mut Client, bundle: &Bundle) -> Result<(), NotMigrated> {
             pending.iter().map(|m| m.label()).collect(),
         ))
     }
-}
-
-/// Load a bundle as a command error with the right exit code (66 missing, 65 invalid).
-pub fn load(dir: &std::path::Path) -> anyhow::Result<Bundle> {
-    Bundle::load(dir).map_err(|e| {
-        let code = match e {
-            crate::BundleError::Read { .. } => ExitCode::NoInput,
-            crate::BundleError::Invalid { .. } => ExitCode::Data,
-        };
-        anyhow::Error::new(Failure::new(code, e.to_string()))
-    })
 }

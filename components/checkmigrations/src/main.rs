@@ -1,21 +1,21 @@
 //! `checkmigrations`: are all migrations of the bundle recorded in `django_migrations`?
 //! Exit 0 yes ("Migrations complete."), 1 no. With `--wait`, checks every `--interval` until
 //! yes or `--timeout`; unlike the Python command, connection errors while waiting are retried
-//! (only transient ones, through `djinit_pg::retry`) and the wait is always bounded.
+//! (only transient ones, through `djinit_wait::retry`) and the wait is always bounded.
 
 mod options;
 
 use djinit_bundle::wait::{probe, NotMigrated};
 use djinit_bundle::Bundle;
-use djinit_cli::{ExitCode, Failure, Log};
-use djinit_pg::retry::retry;
-use djinit_pg::{Client, Config, Deadline};
+use djinit_cli::{Failure, Log};
+use djinit_pg::{Client, Config};
+use djinit_wait::{retry, Deadline, Kind};
 use options::Options;
 
 const PROG: &str = "checkmigrations";
 
 fn main() -> std::process::ExitCode {
-    djinit_cli::main(PROG, run)
+    djinit_cli::main(PROG, djinit_bundle::classify, run)
 }
 
 fn check(cfg: &Config, bundle: &Bundle, deadline: Deadline) -> Result<(), NotMigrated> {
@@ -28,7 +28,7 @@ fn check(cfg: &Config, bundle: &Bundle, deadline: Deadline) -> Result<(), NotMig
 fn run() -> anyhow::Result<()> {
     let opts = Options::parse(djinit_cli::Args::from_env(), &|k| std::env::var(k).ok())?;
     let log = Log::new(PROG, opts.common.verbosity);
-    let bundle = djinit_bundle::wait::load(&opts.bundle)?;
+    let bundle = Bundle::load(&opts.bundle)?;
     let mut cfg = Config::from_process_env(&opts.common.database)?;
     cfg.application_name
         .get_or_insert_with(|| "djinit checkmigrations".into());
@@ -74,7 +74,7 @@ fn run() -> anyhow::Result<()> {
                 log.detail(format!("pending: {m}"));
             }
             Err(Failure::new(
-                ExitCode::NotMet,
+                Kind::NotMet,
                 format!(
                     "{} of {} migrations pending on {}",
                     p.len(),
@@ -84,8 +84,8 @@ fn run() -> anyhow::Result<()> {
             )
             .into())
         }
-        Err(e) => Err(e
-            .into_anyhow()
-            .context(format!("checking migrations on {}", cfg.describe()))),
+        Err(e) => {
+            Err(anyhow::Error::new(e).context(format!("checking migrations on {}", cfg.describe())))
+        }
     }
 }

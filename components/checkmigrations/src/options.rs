@@ -20,8 +20,9 @@ options:
                        DATABASE_URL_<ALIAS> (default: default)
   -v, --verbosity N    0 errors only, 1 result (default), 2 lists pending migrations as app.name,
                        3 every attempt
+      --log-format F   text (default) or json: one JSON object per line (env DJINIT_LOG_FORMAT)
   -h, --help           show this help
-      --version        show the version
+  -V, --version        show the version
 Exit 1 (pending) also after --wait timed out with migrations still pending; a database that stayed
 unreachable is 69 (or 75 after --wait).
 

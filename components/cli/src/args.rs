@@ -1,18 +1,24 @@
 //! Argument parsing helpers on top of `lexopt` (small enough for 1 MiB components).
 //!
 //! Every command accepts the flags of the Django management commands it replaces, so a manifest
-//! switches with a one-line change: `-d/--database`, `-v/--verbosity {0,1,2,3}`, `--version`,
+//! switches with a one-line change: `-d/--database`, `-v/--verbosity {0,1,2,3}`, `-V/--version`,
 //! `-h/--help`, and, accepted and ignored, `--settings X`, `--pythonpath X`, `--traceback`,
-//! `--no-color`, `--force-color`, `--skip-checks`.
+//! `--no-color`, `--force-color`, `--skip-checks`. Beyond them: `--log-format {text,json}`.
 
 use std::ffi::OsString;
 use std::str::FromStr;
 use std::time::Duration;
 
-/// A bad command line. Exit code 64.
+/// A bad command line. Kind `Usage` (exit code 64).
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 pub struct UsageError(pub String);
+
+impl djinit_wait::Classify for UsageError {
+    fn kind(&self) -> djinit_wait::Kind {
+        djinit_wait::Kind::Usage
+    }
+}
 
 /// One command-line item, owned.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -115,11 +121,27 @@ impl Args {
     }
 }
 
-/// Parse seconds: a finite, non-negative decimal number.
+/// Parse a duration wherever djinit takes seconds: a plain number is seconds (`90`, `0.5`, as the
+/// Python commands take), or a number with a unit `ms`, `s`, `m` or `h` (`500ms`, `2m`, `1.5h`),
+/// as operators write them in manifests. Finite, not negative, at most 10^9 seconds (~31 years:
+/// larger values are typos, and `Duration::from_secs_f64` would panic past u64).
 pub fn parse_seconds(v: &str) -> Result<Duration, String> {
-    match v.trim().parse::<f64>() {
+    let bad = || format!("expects a duration in seconds (e.g. 30, 0.5, 500ms, 2m), got {v:?}");
+    let t = v.trim();
+    let (number, scale) = [("ms", 0.001), ("s", 1.0), ("m", 60.0), ("h", 3600.0)]
+        .iter()
+        .find_map(|(unit, scale)| t.strip_suffix(unit).map(|n| (n, *scale)))
+        .unwrap_or((t, 1.0));
+    // Only digits and one dot: f64's parser would also take "inf", "1e3" and "+5".
+    if number.is_empty()
+        || !number.chars().all(|c| c.is_ascii_digit() || c == '.')
+        || number.matches('.').count() > 1
+    {
+        return Err(bad());
+    }
+    match number.parse::<f64>().map(|n| n * scale) {
         Ok(s) if s.is_finite() && (0.0..=1e9).contains(&s) => Ok(Duration::from_secs_f64(s)),
-        _ => Err(format!("expects seconds (e.g. 30 or 0.5), got {v:?}")),
+        _ => Err(bad()),
     }
 }
 
@@ -179,13 +201,19 @@ impl Common {
                 crate::exit::table()
             ));
             std::process::exit(0);
-        } else if arg.is_long("version") {
+        } else if arg.is('V', "version") {
             print_quietly(&format!("{prog} (djinit) {}\n", env!("CARGO_PKG_VERSION")));
             std::process::exit(0);
         } else if arg.is('d', "database") {
-            let alias = args.value()?;
-            djinit_pg::config::check_alias(&alias).map_err(|e| UsageError(e.to_string()))?;
-            self.database = alias;
+            // Checked where it is used (`djinit_pg::Config::from_env`), an invalid one being a
+            // usage error there (kind `Usage`, exit 64).
+            self.database = args.value()?;
+        } else if arg.is_long("log-format") {
+            let v = args.value()?;
+            crate::log::format::set(
+                crate::log::Format::parse(&v)
+                    .map_err(|m| UsageError(format!("--log-format {m}")))?,
+            );
         } else if arg.is('v', "verbosity") {
             self.verbosity = match args.value()?.as_str() {
                 "0" => 0,
@@ -222,6 +250,14 @@ mod tests {
         assert!(parse_seconds("-1").is_err());
         assert!(parse_seconds("inf").is_err());
         assert!(parse_seconds("abc").is_err());
+        assert_eq!(parse_seconds("500ms").unwrap(), Duration::from_millis(500));
+        assert_eq!(parse_seconds("2m").unwrap(), Duration::from_secs(120));
+        assert_eq!(parse_seconds(" 1.5h ").unwrap(), Duration::from_secs(5400));
+        assert_eq!(parse_seconds("90s").unwrap(), Duration::from_secs(90));
+        assert_eq!(parse_seconds("0.5").unwrap(), Duration::from_millis(500));
+        for bad in ["1e3", "+5", "ms", "5 m", "1.2.3", "5d", "", "2000000000"] {
+            assert!(parse_seconds(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]
@@ -266,7 +302,7 @@ mod tests {
         a.next().unwrap();
         assert_eq!(
             a.seconds().unwrap_err().0,
-            "-t: expects seconds (e.g. 30 or 0.5), got \"soon\""
+            "-t: expects a duration in seconds (e.g. 30, 0.5, 500ms, 2m), got \"soon\""
         );
         let mut a = Args::from_iter(["-v", "7"]);
         let arg = a.next().unwrap().unwrap();

@@ -1,4 +1,6 @@
-//! The exit codes of every djinit command, and the one mapping from errors to them.
+//! The exit codes of every djinit command, and the one mapping from errors to them: an error's
+//! [`Kind`] (which the library that made it decides, `djinit_wait::Classify`) becomes a code in
+//! [`for_kind`]; nothing else in djinit names a code for an error.
 //!
 //! Codes follow BSD `sysexits.h` where one fits. "Retry may help" codes (1, 69, 75, 130, 143) and
 //! "retrying is pointless" codes (64, 65, 66, 70, 71, 76, 77, 78) never overlap, so a Kubernetes
@@ -11,6 +13,7 @@
 //!       onExitCodes: { operator: In, values: [64, 65, 66, 70, 71, 76, 77, 78] }
 //! ```
 
+use djinit_wait::{kind_of, Classifier, Classify, GaveUp, Kind};
 use std::fmt;
 
 /// One row of the table.
@@ -147,29 +150,29 @@ pub fn table() -> String {
     s
 }
 
-/// An error that carries its own exit code (for outcomes that are not client errors, like
-/// "3 migrations pending" or "the user table does not exist yet").
+/// An outcome that is not a library error, with its kind (like "3 migrations pending": kind
+/// `NotMet`, or "the user table does not exist yet": kind `Unavailable`).
 #[derive(Debug)]
 pub struct Failure {
-    pub code: ExitCode,
+    pub kind: Kind,
     pub message: String,
     /// Print nothing (the command already reported).
     pub quiet: bool,
 }
 
 impl Failure {
-    pub fn new(code: ExitCode, message: impl Into<String>) -> Self {
+    pub fn new(kind: Kind, message: impl Into<String>) -> Self {
         Failure {
-            code,
+            kind,
             message: message.into(),
             quiet: false,
         }
     }
 
-    /// Exit with `code`, printing nothing more.
-    pub fn quiet(code: ExitCode) -> Self {
+    /// Exit with `kind`'s code, printing nothing more.
+    pub fn quiet(kind: Kind) -> Self {
         Failure {
-            code,
+            kind,
             message: String::new(),
             quiet: true,
         }
@@ -184,50 +187,73 @@ impl fmt::Display for Failure {
 
 impl std::error::Error for Failure {}
 
-/// The exit code for a PostgreSQL client error.
-pub fn for_pg(e: &djinit_pg::Error) -> ExitCode {
-    use djinit_pg::ErrorKind as K;
-    match e.kind() {
-        K::Config => ExitCode::Config,
-        K::Auth | K::Denied => ExitCode::NoPerm,
-        K::Protocol => ExitCode::Protocol,
-        K::Sql => ExitCode::Data,
-        K::Unavailable => ExitCode::Unavailable,
-        K::Timeout => ExitCode::Timeout,
+impl Classify for Failure {
+    fn kind(&self) -> Kind {
+        self.kind
     }
 }
 
-/// The exit code for any error a command returns: the first error in the chain this table knows
-/// decides; unknown errors are internal errors.
-pub fn for_error(err: &anyhow::Error) -> ExitCode {
+/// The exit code of a kind of failure: the table's one mapping.
+pub fn for_kind(kind: Kind) -> ExitCode {
+    match kind {
+        Kind::NotMet => ExitCode::NotMet,
+        Kind::Usage => ExitCode::Usage,
+        Kind::Data => ExitCode::Data,
+        Kind::NoInput => ExitCode::NoInput,
+        Kind::Unavailable => ExitCode::Unavailable,
+        Kind::Internal => ExitCode::Software,
+        Kind::Timeout => ExitCode::Timeout,
+        Kind::Protocol => ExitCode::Protocol,
+        Kind::Denied => ExitCode::NoPerm,
+        Kind::Config => ExitCode::Config,
+        Kind::Limit => ExitCode::Limit,
+        Kind::Interrupted => ExitCode::Interrupted,
+        Kind::Terminated => ExitCode::Terminated,
+    }
+}
+
+/// The kind whose code is `code` (`None` for [`ExitCode::Ok`]): for a code reported by a
+/// component, to be passed on as the runner's own failure.
+pub fn kind_for_code(code: ExitCode) -> Option<Kind> {
+    Kind::ALL.into_iter().find(|k| for_kind(*k) == code)
+}
+
+/// The kind of a file or socket error that reached a command unclassified: a missing or
+/// unreadable file is "no input".
+fn io_kind(e: &std::io::Error) -> Kind {
+    match e.kind() {
+        std::io::ErrorKind::NotFound | std::io::ErrorKind::PermissionDenied => Kind::NoInput,
+        std::io::ErrorKind::TimedOut => Kind::Timeout,
+        _ => Kind::Unavailable,
+    }
+}
+
+/// The kind of any error a command returns: the first error in the chain that this crate,
+/// `djinit-wait` or the command's `classify` (its libraries' classifier) knows decides; unknown
+/// errors are internal errors.
+pub fn kind_of_error(err: &anyhow::Error, classify: Classifier) -> Kind {
     for cause in err.chain() {
-        if let Some(f) = cause.downcast_ref::<Failure>() {
-            return f.code;
-        }
-        if cause.downcast_ref::<crate::UsageError>().is_some() {
-            return ExitCode::Usage;
-        }
-        if let Some(e) = cause.downcast_ref::<djinit_pg::Error>() {
-            return for_pg(e);
-        }
-        if let Some(e) = cause.downcast_ref::<djinit_pg::DbError>() {
-            return for_pg(&djinit_pg::Error::Db(e.clone()));
-        }
-        if let Some(e) = cause.downcast_ref::<djinit_pg::retry::GaveUp>() {
-            let _ = e;
-            return ExitCode::Timeout;
-        }
-        if let Some(e) = cause.downcast_ref::<std::io::Error>() {
-            return match e.kind() {
-                std::io::ErrorKind::NotFound | std::io::ErrorKind::PermissionDenied => {
-                    ExitCode::NoInput
-                }
-                std::io::ErrorKind::TimedOut => ExitCode::Timeout,
-                _ => ExitCode::Unavailable,
-            };
+        let kind = kind_of::<Failure>(cause)
+            .or_else(|| kind_of::<crate::UsageError>(cause))
+            .or_else(|| kind_of::<GaveUp>(cause))
+            .or_else(|| classify(cause))
+            .or_else(|| cause.downcast_ref::<std::io::Error>().map(io_kind));
+        if let Some(kind) = kind {
+            return kind;
         }
     }
-    ExitCode::Software
+    Kind::Internal
+}
+
+/// The exit code for any error a command returns ([`kind_of_error`], [`for_kind`]).
+pub fn for_error(err: &anyhow::Error, classify: Classifier) -> ExitCode {
+    for_kind(kind_of_error(err, classify))
+}
+
+/// A classifier that knows no library's errors (for commands whose errors are all of this crate,
+/// `djinit-wait` or std).
+pub fn no_library(_: &(dyn std::error::Error + 'static)) -> Option<Kind> {
+    None
 }
 
 pub(crate) fn is_quiet(err: &anyhow::Error) -> bool {
@@ -263,19 +289,46 @@ mod tests {
         );
     }
 
+    /// A library error, classified by its library's classifier only.
+    #[derive(Debug, thiserror::Error)]
+    #[error("auth failed")]
+    struct AuthFailed;
+
+    impl Classify for AuthFailed {
+        fn kind(&self) -> Kind {
+            Kind::Denied
+        }
+    }
+
+    fn library(e: &(dyn std::error::Error + 'static)) -> Option<Kind> {
+        kind_of::<AuthFailed>(e)
+    }
+
     #[test]
     fn errors_map_through_context() {
-        let pg = djinit_pg::Error::Auth {
-            addr: "h:1".into(),
-            detail: "bad".into(),
-        };
-        let e = anyhow::Error::new(pg).context("connecting");
-        assert_eq!(for_error(&e), ExitCode::NoPerm);
+        let e = anyhow::Error::new(AuthFailed).context("connecting");
+        assert_eq!(for_error(&e, library), ExitCode::NoPerm);
+        assert_eq!(for_error(&e, no_library), ExitCode::Software);
         let e = anyhow::Error::new(crate::UsageError("bad flag".into()));
-        assert_eq!(for_error(&e), ExitCode::Usage);
+        assert_eq!(for_error(&e, library), ExitCode::Usage);
         let e = anyhow::anyhow!("mystery");
-        assert_eq!(for_error(&e), ExitCode::Software);
-        let e = anyhow::Error::new(Failure::new(ExitCode::NotMet, "2 pending"));
-        assert_eq!(for_error(&e), ExitCode::NotMet);
+        assert_eq!(for_error(&e, library), ExitCode::Software);
+        let e = anyhow::Error::new(Failure::new(Kind::NotMet, "2 pending"));
+        assert_eq!(for_error(&e, no_library), ExitCode::NotMet);
+        let e = anyhow::Error::new(std::io::Error::from(std::io::ErrorKind::NotFound));
+        assert_eq!(for_error(&e, no_library), ExitCode::NoInput);
+    }
+
+    /// Transient kinds, and only those, map to "retry may help" codes.
+    #[test]
+    fn kinds_keep_their_retry_group() {
+        let mut codes = std::collections::HashSet::new();
+        for k in Kind::ALL {
+            assert_eq!(for_kind(k).retry_may_help(), k.is_transient(), "{k:?}");
+            assert_eq!(kind_for_code(for_kind(k)), Some(k));
+            codes.insert(for_kind(k) as u8);
+        }
+        // Every code but 0 is some kind's.
+        assert_eq!(codes.len(), ExitCode::ALL.len() - 1);
     }
 }

@@ -4,11 +4,16 @@
 //!
 //! ```no_run
 //! fn run() -> anyhow::Result<()> { Ok(()) }
-//! fn main() -> std::process::ExitCode { djinit_cli::main("wait4db", run) }
+//! # fn classify(_: &(dyn std::error::Error + 'static)) -> Option<djinit_wait::Kind> { None }
+//! fn main() -> std::process::ExitCode { djinit_cli::main("wait4db", classify, run) }
 //! ```
 //!
 //! [`main`] prints any error as one line on stderr (`wait4db: error: ...`, never a stack trace)
 //! and maps it to the exit code of [`exit::ExitCode`], the one table every djinit command uses.
+//! Libraries never name an exit code: their errors report a `djinit_wait::Kind`, found in the
+//! error chain by the classifier the command passes (e.g. `djinit_pg::classify`), and
+//! [`exit::for_kind`] is the one mapping from kinds to codes. This crate does not depend on the
+//! PostgreSQL client.
 
 pub mod args;
 pub mod exit;
@@ -20,22 +25,47 @@ pub use log::Log;
 
 /// Run `run`, print its error (if any) as one line on stderr and turn it into the process exit
 /// code. The only place where errors become exit codes.
-pub fn main(prog: &str, run: impl FnOnce() -> anyhow::Result<()>) -> std::process::ExitCode {
+pub fn main(
+    prog: &str,
+    classify: djinit_wait::Classifier,
+    run: impl FnOnce() -> anyhow::Result<()>,
+) -> std::process::ExitCode {
+    if let Err(m) = log::format::init_from_env() {
+        eprintln!("{prog}: error: {}", one_line(&m));
+        return exit(ExitCode::Usage);
+    }
     match run() {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(err) => {
-            let code = exit::for_error(&err);
+            let code = exit::for_error(&err, classify);
             if !exit::is_quiet(&err) {
-                let label = if code == ExitCode::NotMet {
-                    ""
-                } else {
-                    "error: "
-                };
-                eprintln!("{prog}: {label}{}", one_line(&format!("{err:#}")));
+                print_error(prog, code, &format!("{err:#}"));
             }
             exit(code)
         }
     }
+}
+
+/// The one line for a command's failure with exit `code`: `prog: error: message` (`prog: message`
+/// for "not met", which is an answer rather than an error); in JSON with `exit_code`,
+/// `exit_name` and `retry_may_help`.
+pub fn print_error(prog: &str, code: ExitCode, msg: &str) {
+    let (level, label) = if code == ExitCode::NotMet {
+        (log::Level::Warn, "")
+    } else {
+        (log::Level::Error, "error: ")
+    };
+    log::format::emit(
+        prog,
+        level,
+        label,
+        msg,
+        &[
+            ("exit_code", (code as u8).into()),
+            ("exit_name", code.name().into()),
+            ("retry_may_help", code.retry_may_help().into()),
+        ],
+    );
 }
 
 /// Leave with `code`. On wasm32-wasip2 this calls `wasi:cli/exit.exit-with-code`: the plain WASI 0.2

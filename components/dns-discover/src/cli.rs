@@ -45,8 +45,9 @@ Output:
                             when the list changed, log added/removed endpoints on stderr, and
                             keep the last good list when a lookup fails or finds fewer than --min
   -v, --verbosity {0,1,2,3} progress on stderr (default 1)
+      --log-format F        text (default) or json: one JSON object per line (env DJINIT_LOG_FORMAT)
   -h, --help                this help
-      --version             print the version
+  -V, --version             print the version
 ";
 
 /// Parsed flags.

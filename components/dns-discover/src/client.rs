@@ -13,7 +13,7 @@
 use crate::dns::{encode_query, Answer, AnswerError, Message, RType};
 use crate::error::DiscoverError;
 use crate::resolv::ResolvConf;
-use djinit_pg::Deadline;
+use djinit_wait::Deadline;
 use std::collections::hash_map::RandomState;
 use std::hash::BuildHasher;
 use std::io::{ErrorKind, Read, Write};

@@ -6,7 +6,7 @@ use crate::dns::RType;
 use crate::error::DiscoverError;
 use crate::probe;
 use djinit_cli::Log;
-use djinit_pg::Deadline;
+use djinit_wait::Deadline;
 use std::collections::BTreeSet;
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::time::Duration;

@@ -1,107 +1,106 @@
-//! Everything that can go wrong while discovering endpoints, with whether retrying may help and
-//! the exit code from djinit-cli's table.
+//! Everything that can go wrong while discovering endpoints, with its kind (and so whether
+//! retrying may help); djinit-cli's table turns the kind into the exit code.
 
-use djinit_cli::ExitCode;
-use djinit_pg::retry::{GaveUp, Transient};
+use djinit_wait::{kind_of, Classify, GaveUp, Kind, Transient};
 use std::net::SocketAddr;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DiscoverError {
-    /// Bad name or flag value. Exit 64.
+    /// Bad name or flag value. Kind `Usage`.
     #[error("{0}")]
     Usage(String),
-    /// No nameserver to ask, unreadable resolv.conf, ... Exit 78.
+    /// No nameserver to ask, unreadable resolv.conf, ... Kind `Config`.
     #[error("{0}")]
     Config(String),
     /// The name does not exist. Retry may help: a Kubernetes headless Service without ready pods
-    /// (or one being created) answers NXDOMAIN until its first pod is ready. Exit 69.
+    /// (or one being created) answers NXDOMAIN until its first pod is ready. Kind `Unavailable`.
     #[error("{name} does not exist (NXDOMAIN from {server})")]
     NxDomain { name: String, server: String },
-    /// Every nameserver failed with SERVFAIL/REFUSED/another error code. Exit 69.
+    /// Every nameserver failed with SERVFAIL/REFUSED/another error code. Kind `Unavailable`.
     #[error("no nameserver could answer for {name}: {detail}")]
     ServerFailure { name: String, detail: String },
-    /// No reply from any nameserver within the per-try timeout. Exit 75.
+    /// No reply from any nameserver within the per-try timeout. Kind `Timeout`.
     #[error("no reply for {name} from {servers} within {secs:.1}s")]
     Timeout {
         name: String,
         servers: String,
         secs: f64,
     },
-    /// The host resolver (wasi ip-name-lookup) could not resolve the name. Exit 69.
+    /// The host resolver (wasi ip-name-lookup) could not resolve the name. Kind `Unavailable`.
     #[error("cannot resolve {name} through the host resolver: {detail}")]
     HostLookup { name: String, detail: String },
-    /// The reply is not valid DNS. Exit 76, not retried.
+    /// The reply is not valid DNS. Kind `Protocol`, not retried.
     #[error("malformed reply from {server} for {name}: {detail}")]
     Malformed {
         server: SocketAddr,
         name: String,
         detail: String,
     },
-    /// The runner's network policy (or the OS) denied a socket. Exit 77, not retried.
+    /// The runner's network policy (or the OS) denied a socket. Kind `Denied`, not retried.
     #[error("{what}: permission denied (by the runner's network policy?)")]
     Denied { what: String },
-    /// A socket error talking to a nameserver. Exit 69.
-    #[error("{what}: {source}")]
-    Io {
-        what: String,
-        source: std::io::Error,
-    },
-    /// Fewer endpoints than `--min` (after probing). Exit 1 on a single attempt.
+    /// A socket error talking to a nameserver. Kind `Unavailable`.
+    // The I/O cause is folded into the message (not a `source`), so the printed chain names it
+    // once.
+    #[error("{what}: {io}")]
+    Io { what: String, io: std::io::Error },
+    /// Fewer endpoints than `--min` (after probing). Kind `NotMet`.
     #[error("{found} endpoint{} found, {min} required (--min){}", if *.found == 1 { "" } else { "s" }, .detail)]
     NotEnough {
         found: usize,
         min: usize,
         detail: String,
     },
-    /// Writing `--output` failed. Exit 77 when denied, else 78.
-    #[error("writing {path}: {source}")]
-    Output {
-        path: String,
-        source: std::io::Error,
-    },
-    /// `--timeout` passed first. Exit 75.
+    /// Writing `--output` failed. Kind `Denied` when denied, else `Config`.
+    #[error("writing {path}: {io}")]
+    Output { path: String, io: std::io::Error },
+    /// `--timeout` passed first. Kind `Timeout`.
     #[error(transparent)]
     GaveUp(GaveUp),
 }
 
-impl DiscoverError {
-    pub fn exit_code(&self) -> ExitCode {
+impl Classify for DiscoverError {
+    fn kind(&self) -> Kind {
         use DiscoverError as E;
         match self {
-            E::Usage(_) => ExitCode::Usage,
-            E::Config(_) => ExitCode::Config,
+            E::Usage(_) => Kind::Usage,
+            E::Config(_) => Kind::Config,
             E::NxDomain { .. } | E::ServerFailure { .. } | E::HostLookup { .. } | E::Io { .. } => {
-                ExitCode::Unavailable
+                Kind::Unavailable
             }
-            E::Timeout { .. } | E::GaveUp(_) => ExitCode::Timeout,
-            E::Malformed { .. } => ExitCode::Protocol,
-            E::Denied { .. } => ExitCode::NoPerm,
-            E::NotEnough { .. } => ExitCode::NotMet,
-            E::Output { source, .. } => {
-                if source.kind() == std::io::ErrorKind::PermissionDenied {
-                    ExitCode::NoPerm
+            E::Timeout { .. } | E::GaveUp(_) => Kind::Timeout,
+            E::Malformed { .. } => Kind::Protocol,
+            E::Denied { .. } => Kind::Denied,
+            E::NotEnough { .. } => Kind::NotMet,
+            E::Output { io, .. } => {
+                if io.kind() == std::io::ErrorKind::PermissionDenied {
+                    Kind::Denied
                 } else {
-                    ExitCode::Config
+                    Kind::Config
                 }
             }
         }
     }
+}
 
+/// The kind of an error of this crate found in a chain (a `djinit_wait::Classifier`).
+pub fn classify(e: &(dyn std::error::Error + 'static)) -> Option<Kind> {
+    kind_of::<DiscoverError>(e)
+}
+
+impl DiscoverError {
     /// A socket error, with "permission denied" told apart (permanent).
     pub fn io(what: impl Into<String>, source: std::io::Error) -> Self {
         let what = what.into();
         if source.kind() == std::io::ErrorKind::PermissionDenied {
             DiscoverError::Denied { what }
         } else {
-            DiscoverError::Io { what, source }
+            DiscoverError::Io { what, io: source }
         }
     }
 }
 
 impl Transient for DiscoverError {
-    fn is_transient(&self) -> bool {
-        self.exit_code().retry_may_help()
-    }
     fn gave_up(g: GaveUp) -> Self {
         DiscoverError::GaveUp(g)
     }
@@ -117,10 +116,10 @@ mod tests {
             name: "mc.svc".into(),
             server: "10.0.0.10:53".into(),
         };
-        assert_eq!(nx.exit_code(), ExitCode::Unavailable);
+        assert_eq!(nx.kind(), Kind::Unavailable);
         assert!(nx.is_transient());
         let denied = DiscoverError::io("connect", std::io::ErrorKind::PermissionDenied.into());
-        assert_eq!(denied.exit_code(), ExitCode::NoPerm);
+        assert_eq!(denied.kind(), Kind::Denied);
         assert!(!denied.is_transient());
         assert!(!DiscoverError::Usage("x".into()).is_transient());
         let few = DiscoverError::NotEnough {

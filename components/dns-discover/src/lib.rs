@@ -6,7 +6,7 @@
 //! - [`client`]: the stub DNS client over wasi UDP (non-blocking, polled) with TCP fallback.
 //! - [`discover`]: one round: host resolver or DNS client, A/AAAA or SRV, optional [`probe`].
 //! - [`format`], [`output`]: rendering and atomic writing.
-//! - [`cli`], [`run`]: flags, the one-shot/`--min` wait (djinit-pg's `retry`) and `--watch`.
+//! - [`cli`], [`run`]: flags, the one-shot/`--min` wait (djinit-wait's `retry`) and `--watch`.
 //!
 //! Security posture: the component opens sockets only to the nameservers (UDP, TCP after a
 //! truncated reply) and, with `--probe`, to the discovered endpoints; the runner's policy allows
@@ -25,7 +25,7 @@ pub mod probe;
 pub mod resolv;
 pub mod run;
 
-pub use error::DiscoverError;
+pub use error::{classify, DiscoverError};
 
 /// memcached's port, the default for `--port`.
 pub const DEFAULT_PORT: u16 = 11211;

@@ -19,9 +19,9 @@ pub fn temp_path(path: &Path) -> PathBuf {
 }
 
 pub fn write_atomic(path: &Path, content: &str) -> Result<(), DiscoverError> {
-    let err = |source| DiscoverError::Output {
+    let err = |io| DiscoverError::Output {
         path: path.display().to_string(),
-        source,
+        io,
     };
     let tmp = temp_path(path);
     let mut f = std::fs::File::create(&tmp).map_err(err)?;
@@ -39,9 +39,9 @@ pub fn write_stdout(content: &str) -> Result<(), DiscoverError> {
     let mut out = std::io::stdout().lock();
     match out.write_all(content.as_bytes()).and_then(|_| out.flush()) {
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
-        r => r.map_err(|source| DiscoverError::Output {
+        r => r.map_err(|io| DiscoverError::Output {
             path: "stdout".into(),
-            source,
+            io,
         }),
     }
 }

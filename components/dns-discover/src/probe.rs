@@ -1,7 +1,7 @@
 //! `--probe`: an endpoint counts only if it accepts TCP and answers memcached's `version`
 //! command (`VERSION x.y.z\r\n`) before the deadline.
 
-use djinit_pg::Deadline;
+use djinit_wait::Deadline;
 use std::io::{self, ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;

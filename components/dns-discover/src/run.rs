@@ -8,8 +8,8 @@ use crate::format::{join, render};
 use crate::output;
 use crate::resolv::{self, ResolvConf};
 use djinit_cli::Log;
-use djinit_pg::retry::{retry, Event};
-use djinit_pg::Deadline;
+use djinit_wait::Deadline;
+use djinit_wait::{retry, Event};
 use std::time::{Duration, Instant};
 
 /// A watch round is bounded by the interval, but never by less than this.
@@ -170,7 +170,7 @@ fn resolv_conf(
 impl DiscoverError {
     /// Whether a watch round that failed like this should keep the last list and go on.
     fn is_retryable(&self) -> bool {
-        use djinit_pg::retry::Transient;
+        use djinit_wait::Classify;
         // A malformed reply is not retried in one-shot mode, but a watcher rides it out.
         self.is_transient() || matches!(self, DiscoverError::Malformed { .. })
     }

@@ -14,8 +14,10 @@
 
 use crate::hash::{self, Verdict, MAX_ITERATIONS};
 use crate::sql::{self, Column, Plan};
-use djinit_cli::{ExitCode, Failure, Log};
-use djinit_pg::{Client, Deadline};
+use djinit_cli::{Failure, Log};
+use djinit_pg::Client;
+use djinit_wait::Deadline;
+use djinit_wait::Kind;
 use std::time::Instant;
 
 /// The password as given.
@@ -61,7 +63,7 @@ pub enum Outcome {
 /// The message for a missing user table. Retry may help: a migration Job may still be running.
 pub fn schema_missing(table: &str) -> anyhow::Error {
     anyhow::Error::new(Failure::new(
-        ExitCode::Unavailable,
+        Kind::Unavailable,
         format!(
             "schema missing: run migrations first (table {table} does not exist yet; \
              `python manage.py migrate` creates it)"
@@ -100,7 +102,7 @@ pub fn plan(client: &mut Client, table: &str, username_field: &str) -> anyhow::R
         })
         .collect();
     Plan::new(table, username_field, &columns)
-        .map_err(|e| anyhow::Error::new(Failure::new(ExitCode::Config, e.0)))
+        .map_err(|e| anyhow::Error::new(Failure::new(Kind::Config, e.0)))
 }
 
 struct Stored {
@@ -123,7 +125,7 @@ fn load(client: &mut Client, plan: &Plan, req: &Request) -> anyhow::Result<Optio
 /// `--timeout` passed while hashing: exit 75 (a less busy node may make it).
 fn hashing_timed_out(e: hash::Expired, doing: &str, timeout: std::time::Duration) -> anyhow::Error {
     anyhow::Error::new(Failure::new(
-        ExitCode::Timeout,
+        Kind::Timeout,
         format!(
             "{doing} did not finish within --timeout {}s ({} of {} PBKDF2 iterations done)",
             timeout.as_secs_f64(),
@@ -140,7 +142,7 @@ fn new_hash(client: &mut Client, req: &Request, log: &Log) -> anyhow::Result<Str
         Password::Plain(pw) => {
             let start = Instant::now();
             let salt = hash::salt::generate()
-                .map_err(|e| anyhow::Error::new(Failure::new(ExitCode::Software, e.to_string())))?;
+                .map_err(|e| anyhow::Error::new(Failure::new(Kind::Internal, e.to_string())))?;
             let h = hash::make(pw, &salt, req.iterations, Some(start + req.timeout))
                 .map_err(|e| hashing_timed_out(e, "hashing the password", req.timeout))?;
             client.set_deadline(Deadline::after(req.timeout));
@@ -304,7 +306,7 @@ pub fn ensure(
         stored = load(client, plan, req)?;
     }
     Err(anyhow::Error::new(Failure::new(
-        ExitCode::Unavailable,
+        Kind::Unavailable,
         "the user's password kept changing while ensureadmin checked it (another writer?)",
     )))
 }

@@ -7,21 +7,21 @@
 //! Run it: `djinit ensureadmin` (see README), or `wasmtime run -S inherit-network
 //! -S allow-ip-name-lookup --env DATABASE_URL --env DJANGO_ADMIN_USERNAME ... ensureadmin.wasm`.
 
-use djinit_cli::{ExitCode, Failure, Log};
+use djinit_cli::{Failure, Log};
 use djinit_pg::config::Secret;
-use djinit_pg::retry::retry;
-use djinit_pg::{Client, Config, Deadline};
+use djinit_pg::{Client, Config};
+use djinit_wait::{retry, Deadline, Kind};
 use ensureadmin::ensure::{self, Outcome, Password, Request};
 use ensureadmin::options::{Options, PasswordSource};
 use ensureadmin::{hash, normalize, validate};
 use std::time::Duration;
 
 fn main() -> std::process::ExitCode {
-    djinit_cli::main("ensureadmin", run)
+    djinit_cli::main("ensureadmin", djinit_pg::classify, run)
 }
 
-fn fail(code: ExitCode, msg: impl Into<String>) -> anyhow::Error {
-    anyhow::Error::new(Failure::new(code, msg))
+fn fail(kind: Kind, msg: impl Into<String>) -> anyhow::Error {
+    anyhow::Error::new(Failure::new(kind, msg))
 }
 
 /// The password file's content without one trailing newline. Unreadable: exit 66.
@@ -33,13 +33,13 @@ fn read_password_file(path: &str) -> anyhow::Result<Secret> {
             _ => e.to_string(),
         };
         fail(
-            ExitCode::NoInput,
+            Kind::NoInput,
             format!("cannot read the password file {path}: {why}"),
         )
     })?;
     let mut s = String::from_utf8(bytes).map_err(|_| {
         fail(
-            ExitCode::Data,
+            Kind::Data,
             format!("the password file {path} is not UTF-8 text"),
         )
     })?;
@@ -51,7 +51,7 @@ fn read_password_file(path: &str) -> anyhow::Result<Secret> {
     }
     if s.is_empty() {
         return Err(fail(
-            ExitCode::Usage,
+            Kind::Usage,
             format!("the password file {path} is empty"),
         ));
     }
@@ -86,7 +86,7 @@ fn run() -> anyhow::Result<()> {
         Password::Hash(h) => {
             let alg = hash::identify(h).map_err(|e| {
                 fail(
-                    ExitCode::Data,
+                    Kind::Data,
                     format!("--password-hash is not a usable Django password hash: {e}"),
                 )
             })?;
@@ -106,7 +106,7 @@ fn run() -> anyhow::Result<()> {
             let failures = validate::validate(pw, &attrs);
             if !failures.is_empty() {
                 return Err(fail(
-                    ExitCode::Data,
+                    Kind::Data,
                     format!(
                         "password rejected by Django's default validators (--no-validate skips them): {}",
                         validate::describe(&failures)

@@ -45,8 +45,9 @@ options:
   -d, --database ALIAS    database alias: `default` reads DATABASE_URL, any other reads
                           DATABASE_URL_<ALIAS> (default: default)
   -v, --verbosity N       0 errors only, 1 outcome (default), 2 settings, 3 every step
+      --log-format F      text (default) or json: one JSON object per line (env DJINIT_LOG_FORMAT)
   -h, --help              show this help
-      --version           show the version
+  -V, --version           show the version
 Exactly one password source may be given. The password never appears in any output.
 Django's --settings, --pythonpath, --traceback, --no-color, --force-color and --skip-checks are
 accepted and ignored.

@@ -11,8 +11,9 @@
 
 use anyhow::Context;
 use djinit_bundle::{Migration, Step};
-use djinit_cli::{ExitCode, Failure, Log};
+use djinit_cli::{Failure, Log};
 use djinit_pg::Client;
+use djinit_wait::Kind;
 
 use crate::tx_control;
 
@@ -121,7 +122,7 @@ pub fn refuse_transaction_control(m: &Migration, steps: &[Step]) -> anyhow::Resu
         .next();
     if let Some(found) = found {
         return Err(anyhow::Error::new(Failure::new(
-            ExitCode::Data,
+            Kind::Data,
             format!(
                 "migration {} is atomic but its SQL controls the transaction itself ({}: `{}`): lockedmigrate runs an atomic migration in one transaction, and this would commit or undo part of it. Nothing was applied. Remove the statement, or make the migration non-atomic (`atomic = False`) and re-export",
                 m.label(),
@@ -151,7 +152,7 @@ fn run_steps(
                     if in_tx && client.transaction_status() != b'T' {
                         // A COMMIT/ROLLBACK inside exported SQL would break the all-or-nothing promise.
                         return Err(anyhow::Error::new(Failure::new(
-                            ExitCode::Data,
+                            Kind::Data,
                             format!(
                                 "after statement {} the server reports no open transaction",
                                 first_line(s)
@@ -176,7 +177,7 @@ fn run_steps(
                 let holds = rows.first().and_then(|r| r.get(0)) == Some("t");
                 if !holds {
                     return Err(anyhow::Error::new(Failure::new(
-                        ExitCode::Data,
+                        Kind::Data,
                         format!(
                             "step {} of {} is Python ({name}); it is a no-op only when {} ({}), which does not hold on this database: apply it with `djinit lockedmigrate --exec -- python manage.py migrate`",
                             i + 1,
@@ -216,7 +217,7 @@ fn record(client: &mut Client, m: &Migration, backwards: bool) -> anyhow::Result
 
 pub fn irreversible(m: &Migration) -> anyhow::Error {
     anyhow::Error::new(Failure::new(
-        ExitCode::Data,
+        Kind::Data,
         format!(
             "Migration {} is not reversible (Django: IrreversibleError); nothing was unapplied",
             m.label()
@@ -226,7 +227,7 @@ pub fn irreversible(m: &Migration) -> anyhow::Error {
 
 pub fn needs_python(m: &Migration, what: &str) -> anyhow::Error {
     anyhow::Error::new(Failure::new(
-        ExitCode::Data,
+        Kind::Data,
         format!(
             "migration {} needs Python ({what}), which the bundle cannot apply; nothing of it was applied. Run Django under the lock instead: `djinit lockedmigrate --exec -- python manage.py migrate`",
             m.label()

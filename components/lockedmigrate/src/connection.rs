@@ -29,7 +29,8 @@ use crate::options::Options;
 use anyhow::Context;
 use djinit_cli::Log;
 use djinit_pg::conn::{Waiting, Watch};
-use djinit_pg::{Client, Config, Deadline};
+use djinit_pg::{Client, Config};
+use djinit_wait::Deadline;
 use std::io;
 use std::time::{Duration, Instant};
 

@@ -21,15 +21,16 @@ use anyhow::Context;
 use djinit_bundle::graph::{plan, Graph, Key, Planned, Target};
 use djinit_bundle::{state, Bundle, Migration};
 use djinit_cli::print_line;
-use djinit_cli::{ExitCode, Failure, Log};
+use djinit_cli::{Failure, Log};
 use djinit_pg::{Client, Config};
+use djinit_wait::Kind;
 use options::Options;
 use std::collections::HashSet;
 
 const PROG: &str = "lockedmigrate";
 
 fn main() -> std::process::ExitCode {
-    djinit_cli::main(PROG, run)
+    djinit_cli::main(PROG, djinit_bundle::classify, run)
 }
 
 fn run() -> anyhow::Result<()> {
@@ -37,13 +38,12 @@ fn run() -> anyhow::Result<()> {
     let log = Log::new(PROG, opts.common.verbosity);
     if opts.exec.is_some() {
         return Err(Failure::new(
-            ExitCode::Usage,
+            Kind::Usage,
             "--exec needs the djinit runner (it runs CMD on the host while this component holds the lock through the lock-session export): djinit lockedmigrate --exec -- CMD ARGS...",
         )
         .into());
     }
-    let bundle =
-        djinit_bundle::wait::load(opts.bundle.as_deref().unwrap_or(std::path::Path::new("")))?;
+    let bundle = Bundle::load(opts.bundle.as_deref().unwrap_or(std::path::Path::new("")))?;
     let target = resolve_target(&bundle, opts.target())?;
     let mut cfg = Config::from_process_env(&opts.common.database)?;
     cfg.application_name
@@ -64,10 +64,7 @@ fn run() -> anyhow::Result<()> {
     }
     // Read under the lock: what another run applied while we waited is not applied again.
     let recorded = state::recorded(&mut client)?;
-    let applied = state::applied(&bundle, &recorded).map_err(|e| match e {
-        state::StateError::Pg(p) => anyhow::Error::new(p),
-        other => anyhow::Error::new(Failure::new(ExitCode::Data, other.to_string())),
-    })?;
+    let applied = state::applied(&bundle, &recorded)?;
     let graph = Graph::new(&bundle);
 
     if opts.prune {
@@ -83,7 +80,7 @@ fn run() -> anyhow::Result<()> {
     if opts.plan {
         print_plan(&graph, &planned);
         if opts.check && !planned.is_empty() {
-            return Err(Failure::quiet(ExitCode::NotMet).into());
+            return Err(Failure::quiet(Kind::NotMet).into());
         }
         return Ok(());
     }
@@ -96,7 +93,7 @@ fn run() -> anyhow::Result<()> {
             log.detail(format!("pending: {}.{}", p.key.0, p.key.1));
         }
         return Err(Failure::new(
-            ExitCode::NotMet,
+            Kind::NotMet,
             format!("{} migrations pending", planned.len()),
         )
         .into());
@@ -162,7 +159,7 @@ fn check_server_version(client: &mut Client, bundle: &Bundle) -> anyhow::Result<
         .unwrap_or(0);
     if num / 10000 < bundle.pg_version / 10000 {
         return Err(Failure::new(
-            ExitCode::Config,
+            Kind::Config,
             format!(
                 "the bundle's SQL was exported for PostgreSQL {} and the server is {}; re-export with `djinit_export --pg-version {}`",
                 bundle.pg_version / 10000,

@@ -44,8 +44,9 @@ options:
   -d, --database ALIAS database alias: `default` reads DATABASE_URL, any other reads
                        DATABASE_URL_<ALIAS> (default: default)
   -v, --verbosity N    0 errors only, 1 progress (default), 2 details, 3 every statement
+      --log-format F   text (default) or json: one JSON object per line (env DJINIT_LOG_FORMAT)
   -h, --help           show this help
-      --version        show the version
+  -V, --version        show the version
 Each atomic migration and its django_migrations row commit in one transaction; a non-atomic
 one (CREATE INDEX CONCURRENTLY) runs outside a transaction and is recorded after it succeeded.
 The run stops at the first failure, naming the migration and the SQLSTATE. A migration that

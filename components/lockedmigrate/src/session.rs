@@ -5,7 +5,8 @@
 use crate::options::Options;
 use crate::{connection, lock};
 use djinit_cli::Log;
-use djinit_pg::{Client, Config, Deadline};
+use djinit_pg::{Client, Config};
+use djinit_wait::Deadline;
 use std::cell::RefCell;
 use std::time::Duration;
 
@@ -27,7 +28,7 @@ const RELEASE_LIMIT: Duration = Duration::from_secs(10);
 
 fn failure(e: anyhow::Error) -> Failure {
     Failure {
-        code: djinit_cli::exit::for_error(&e) as u8,
+        code: djinit_cli::exit::for_error(&e, djinit_bundle::classify) as u8,
         message: djinit_cli::one_line(&format!("{e:#}")),
     }
 }

@@ -1,4 +1,5 @@
-use crate::config::ConfigError;
+use crate::config::{ConfigError, Part};
+use djinit_wait::{kind_of, Classify, GaveUp, Kind, Transient};
 use std::fmt;
 use std::io;
 
@@ -6,8 +7,8 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// What kind of failure happened, and so whether trying again later may help.
 ///
-/// Only [`ErrorKind::Unavailable`] and [`ErrorKind::Timeout`] are transient; [`crate::retry`] retries
-/// nothing else.
+/// Only [`ErrorKind::Unavailable`] and [`ErrorKind::Timeout`] are transient; `djinit_wait::retry`
+/// retries nothing else.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorKind {
     /// Settings are wrong or incomplete: bad URL, missing variable, unknown database, an option
@@ -58,7 +59,7 @@ pub enum Error {
     #[error("no answer from {addr} while {during} (deadline reached)")]
     Timeout { addr: String, during: &'static str },
     #[error(transparent)]
-    GaveUp(#[from] crate::retry::GaveUp),
+    GaveUp(#[from] GaveUp),
     #[error("{addr} is not speaking the PostgreSQL protocol as expected while {during}: {detail}")]
     Protocol {
         addr: String,
@@ -114,6 +115,49 @@ impl Error {
     pub fn code(&self) -> Option<&str> {
         self.db().map(|e| e.code.as_str())
     }
+}
+
+impl Classify for Error {
+    /// [`Error::kind`] in the terms every djinit library shares. An invalid database alias can
+    /// only come from `-d/--database`: a usage error.
+    fn kind(&self) -> Kind {
+        if let Error::Config(c) = self {
+            if c.part == Some(Part::Alias) {
+                return Kind::Usage;
+            }
+        }
+        self.kind().into()
+    }
+}
+
+impl Classify for DbError {
+    fn kind(&self) -> Kind {
+        self.kind().into()
+    }
+}
+
+impl From<ErrorKind> for Kind {
+    fn from(k: ErrorKind) -> Kind {
+        match k {
+            ErrorKind::Config => Kind::Config,
+            ErrorKind::Auth | ErrorKind::Denied => Kind::Denied,
+            ErrorKind::Protocol => Kind::Protocol,
+            ErrorKind::Sql => Kind::Data,
+            ErrorKind::Unavailable => Kind::Unavailable,
+            ErrorKind::Timeout => Kind::Timeout,
+        }
+    }
+}
+
+impl Transient for Error {
+    fn gave_up(g: GaveUp) -> Self {
+        Error::GaveUp(g)
+    }
+}
+
+/// The kind of an error of this crate found in a chain (a `djinit_wait::Classifier`).
+pub fn classify(e: &(dyn std::error::Error + 'static)) -> Option<Kind> {
+    kind_of::<Error>(e).or_else(|| kind_of::<DbError>(e))
 }
 
 fn io_kind(e: &io::Error) -> ErrorKind {
@@ -217,6 +261,23 @@ mod tests {
         assert_eq!(db("42P01").kind(), ErrorKind::Sql);
         assert!(db("40001").is_transient());
         assert!(!db("23505").is_transient());
+    }
+
+    /// The kinds every djinit library shares: an invalid alias (only `-d` names one) is a usage
+    /// error, SQL the server refused is rejected data, a refused connection is transient.
+    #[test]
+    fn shared_kinds() {
+        let alias = Error::Config(crate::config::Alias::new("bad-alias").unwrap_err());
+        assert_eq!(Classify::kind(&alias), Kind::Usage);
+        assert_eq!(Classify::kind(&db("23505")), Kind::Data);
+        assert_eq!(Classify::kind(&db("28P01")), Kind::Denied);
+        let refused = Error::Connect {
+            addr: "a:1".into(),
+            io: io::ErrorKind::ConnectionRefused.into(),
+        };
+        assert!(Classify::is_transient(&refused));
+        let chained: Box<dyn std::error::Error> = Box::new(db("42P01"));
+        assert_eq!(classify(chained.as_ref()), Some(Kind::Data));
     }
 
     #[test]

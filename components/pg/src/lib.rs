@@ -11,7 +11,10 @@
 //!   a [`Deadline`] and, per exchange, by a timeout; a server that accepts TCP and never answers
 //!   cannot hang a command. Reads of statements allowed to run for hours ([`Client::unbounded`])
 //!   are watched instead ([`conn::Watch`]).
-//! - [`retry`]: retrying transient failures (and only those) under a deadline.
+//!
+//! Deadlines and retrying come from `djinit-wait` (the bottom crate, shared with DNS discovery);
+//! [`Error`] implements its `Classify` and `Transient`, and [`classify`] finds this crate's errors
+//! in a chain for `djinit_cli::main`.
 //!
 //! Security posture: passwords live in [`config::Secret`], whose `Debug`/`Display` print `***`; no
 //! error message of this crate contains a password or a full connection URL. Every value a command
@@ -21,7 +24,8 @@
 //! ([`proto::framing::MAX_MESSAGE_LEN`], [`proto::query::MAX_RESULT_LEN`]).
 //!
 //! ```no_run
-//! use djinit_pg::{config::Config, Client, Deadline};
+//! use djinit_pg::{config::Config, Client};
+//! use djinit_wait::Deadline;
 //! use std::time::Duration;
 //! let cfg = Config::from_process_env("default")?;
 //! let mut client = Client::connect(&cfg, Deadline::after(Duration::from_secs(10)))?;
@@ -33,12 +37,9 @@
 
 pub mod config;
 pub mod conn;
-mod deadline;
 mod error;
 pub mod proto;
-pub mod retry;
 
 pub use config::Config;
 pub use conn::{Client, Row};
-pub use deadline::Deadline;
-pub use error::{DbError, Error, ErrorKind, Result};
+pub use error::{classify, DbError, Error, ErrorKind, Result};

@@ -11,13 +11,13 @@ mod options;
 use anyhow::Context;
 use djinit_bundle::wait::NotMigrated;
 use djinit_cli::Log;
-use djinit_pg::retry::wait_stable;
-use djinit_pg::{Client, Config, Deadline};
+use djinit_pg::{Client, Config};
+use djinit_wait::{wait_stable, Deadline};
 use options::Options;
 use std::time::Duration;
 
 fn main() -> std::process::ExitCode {
-    djinit_cli::main("wait4db", run)
+    djinit_cli::main("wait4db", djinit_bundle::classify, run)
 }
 
 fn run() -> anyhow::Result<()> {
@@ -46,7 +46,7 @@ fn run() -> anyhow::Result<()> {
             .ok_or_else(|| {
                 djinit_cli::UsageError("--migrated needs --bundle DIR or DJINIT_MIGRATIONS".into())
             })?;
-        Some(djinit_bundle::wait::load(std::path::Path::new(&dir))?)
+        Some(djinit_bundle::Bundle::load(std::path::Path::new(&dir))?)
     } else {
         None
     };
@@ -62,7 +62,7 @@ fn run() -> anyhow::Result<()> {
             probe(&cfg, d, &log, bundle.as_ref())
         },
     )
-    .map_err(NotMigrated::into_anyhow)
+    .map_err(anyhow::Error::new)
     .with_context(|| format!("database {} not ready", cfg.describe()))?;
     log.info(format!(
         "database {} is ready ({} probe{}, {:.2}s)",

@@ -9,7 +9,8 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use djinit_cli::{args::Arg, Args, ExitCode, Failure, UsageError};
+use djinit_cli::{args::Arg, Args, Failure, UsageError};
+use djinit_wait::Kind;
 
 const HELP: &str = "\
 Usage: djinit-compile --out-dir DIR FILE.wasm...
@@ -25,7 +26,7 @@ Options:
 ";
 
 fn main() -> std::process::ExitCode {
-    djinit_cli::main("djinit-compile", run)
+    djinit_cli::main("djinit-compile", djinit_cli::exit::no_library, run)
 }
 
 fn run() -> anyhow::Result<()> {
@@ -74,7 +75,7 @@ fn compile_one(engine: &wasmtime::Engine, input: &Path, out_dir: &Path) -> anyho
     let wasm = std::fs::read(input).with_context(|| format!("cannot read {}", input.display()))?;
     let cwasm = engine.precompile_component(&wasm).map_err(|e| {
         Failure::new(
-            ExitCode::Data,
+            Kind::Data,
             format!(
                 "{}: not a component this engine accepts: {e:#}",
                 input.display()

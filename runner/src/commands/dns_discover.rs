@@ -48,13 +48,14 @@ fn grants(args: &[String], env: &EnvView) -> Grants {
     // The component prints help/version itself; parsing them here would exit the runner.
     if args
         .iter()
-        .any(|a| ["-h", "--help", "--version"].contains(&a.as_str()))
+        .any(|a| ["-h", "--help", "-V", "--version"].contains(&a.as_str()))
     {
         return g;
     }
     let Ok(opts) = Options::parse(Args::from_iter(args), &|k| env.get(k)) else {
         return g;
     };
+    g.sigterm_is_shutdown = opts.watch;
     let dns_client = opts.uses_dns_client();
     if dns_client {
         let text = match env.get(resolv::ENV_VAR) {

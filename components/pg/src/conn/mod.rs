@@ -17,13 +17,13 @@ pub(crate) mod tls;
 mod transport;
 
 use crate::config::{Config, HostPort, SslMode};
-use crate::deadline::Deadline;
 use crate::error::{DbError, Error, Result};
 use crate::proto::framing::Framer;
 use crate::proto::query::{self, Collector, Finished, QueryResult, Step};
 use crate::proto::startup::{Binding, Progress, Startup, StartupParams};
 use crate::proto::{redact, Message, ProtoError};
 use bytes::BytesMut;
+use djinit_wait::Deadline;
 use postgres_protocol::message::frontend;
 use std::time::{Duration, Instant};
 use stream::{Stream, Want};

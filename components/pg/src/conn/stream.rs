@@ -6,9 +6,9 @@ use super::tls::session::TlsSession;
 use super::tls::settings::TlsSettings;
 use super::transport::Transport;
 use crate::config::HostPort;
-use crate::deadline::Deadline;
 use crate::error::{Error, ErrorKind, Result};
 use bytes::BytesMut;
+use djinit_wait::Deadline;
 use postgres_protocol::message::frontend;
 
 pub(crate) enum Stream {

@@ -2,8 +2,8 @@
 //! TLS (a later layer) wraps this type.
 
 use crate::config::HostPort;
-use crate::deadline::Deadline;
 use crate::error::{Error, Result};
+use djinit_wait::Deadline;
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::time::Duration;

@@ -7,25 +7,17 @@
 //! discovery) use the same loop.
 
 use crate::deadline::Deadline;
+use crate::kind::Classify;
 use std::fmt;
 use std::time::{Duration, Instant};
 
-/// An error that knows whether trying again may help, and how to become "gave up".
-pub trait Transient: std::error::Error + Send + Sync + Sized + 'static {
-    fn is_transient(&self) -> bool;
+/// An error that knows whether trying again may help (its [`Classify`] kind), and how to become
+/// "gave up".
+pub trait Transient: Classify + std::error::Error + Send + Sync + Sized + 'static {
     fn gave_up(g: GaveUp) -> Self;
 }
 
-impl Transient for crate::Error {
-    fn is_transient(&self) -> bool {
-        crate::Error::is_transient(self)
-    }
-    fn gave_up(g: GaveUp) -> Self {
-        crate::Error::GaveUp(g)
-    }
-}
-
-/// The deadline passed before the operation succeeded (or stayed stable). Transient: exit 75.
+/// The deadline passed before the operation succeeded (or stayed stable). Kind `Timeout`.
 #[derive(Debug)]
 pub struct GaveUp {
     pub elapsed: Duration,
@@ -173,17 +165,48 @@ pub fn wait_stable<E: Transient>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::Error;
+    use crate::Kind;
     use std::cell::Cell;
-    use std::io;
 
-    fn refused() -> Error {
-        Error::Connect {
-            addr: "x:1".into(),
-            io: io::ErrorKind::ConnectionRefused.into(),
+    /// A stand-in for a client error: refused (transient), bad settings (permanent), gave up.
+    #[derive(Debug)]
+    enum Error {
+        Refused,
+        Config,
+        GaveUp(GaveUp),
+    }
+
+    impl fmt::Display for Error {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            match self {
+                Error::Refused => f.write_str("connection refused"),
+                Error::Config => f.write_str("bad"),
+                Error::GaveUp(g) => write!(f, "{g}"),
+            }
         }
     }
 
+    impl std::error::Error for Error {}
+
+    impl Classify for Error {
+        fn kind(&self) -> Kind {
+            match self {
+                Error::Refused => Kind::Unavailable,
+                Error::Config => Kind::Config,
+                Error::GaveUp(g) => g.kind(),
+            }
+        }
+    }
+
+    impl Transient for Error {
+        fn gave_up(g: GaveUp) -> Self {
+            Error::GaveUp(g)
+        }
+    }
+
+    fn refused() -> Error {
+        Error::Refused
+    }
     #[test]
     fn retries_transient_until_success() {
         let n = Cell::new(0);
@@ -214,12 +237,10 @@ mod tests {
             |_| {},
             |_| {
                 n.set(n.get() + 1);
-                Err(Error::Config(crate::config::ConfigError::new(
-                    None, None, "bad",
-                )))
+                Err(Error::Config)
             },
         );
-        assert!(matches!(r, Err(Error::Config(_))));
+        assert!(matches!(r, Err(Error::Config)));
         assert_eq!(n.get(), 1);
     }
 

@@ -682,16 +682,15 @@ fn deployment_runs_under_podman_kube_play() {
             std::thread::sleep(Duration::from_millis(200));
         }
     };
-    until(
+    // Until a query in database `app` answers 1.
+    let until_one = |what: &str, limit: Duration, sql: &'static str| {
+        until(what, limit, Box::new(|| pg.psql_in("app", sql) == "1"))
+    };
+    until_one(
         "the blocker's lock on django_migrations",
         Duration::from_secs(30),
-        Box::new(|| {
-            pg.psql_in(
-                "app",
-                "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation \
-                 WHERE c.relname = 'django_migrations' AND l.mode = 'AccessExclusiveLock' AND l.granted",
-            ) == "1"
-        }),
+        "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation \
+         WHERE c.relname = 'django_migrations' AND l.mode = 'AccessExclusiveLock' AND l.granted",
     );
 
     // Two replicas as two Pods, played at the same moment.
@@ -734,16 +733,11 @@ fn deployment_runs_under_podman_kube_play() {
 
     // Both lockedmigrate sessions are in the database: one holds the advisory lock and is
     // blocked on django_migrations, the other says it waits for the lock.
-    until(
+    until_one(
         "two lockedmigrate sessions, one blocked on django_migrations",
         Duration::from_secs(180),
-        Box::new(|| {
-            pg.psql_in(
-                "app",
-                "SELECT (count(*) = 2 AND count(*) FILTER (WHERE wait_event_type = 'Lock') = 1)::int \
-                 FROM pg_stat_activity WHERE application_name = 'djinit lockedmigrate'",
-            ) == "1"
-        }),
+        "SELECT (count(*) = 2 AND count(*) FILTER (WHERE wait_event_type = 'Lock') = 1)::int \
+         FROM pg_stat_activity WHERE application_name = 'djinit lockedmigrate'",
     );
     until(
         "a lockedmigrate waiting for the advisory lock",

@@ -12,6 +12,7 @@ mod harness_selftest;
 mod hostile;
 mod image;
 mod jco;
+mod kubernetes;
 mod lockedmigrate;
 mod pgbouncer;
 mod readme_recipes;

@@ -192,8 +192,8 @@ impl Group {
                         }
                         ended.status = Some(status);
                         if kill_at.is_none() && self.signal(Signal::TERM) {
-                            eprintln!(
-                                "djinit: {} {}; stopping what it left running in its process group (SIGTERM, SIGKILL after {} s)",
+                            crate::stdio::note!(
+                                "{} {}; stopping what it left running in its process group (SIGTERM, SIGKILL after {} s)",
                                 self.label,
                                 ended.describe(),
                                 GRACE.as_secs()
@@ -213,8 +213,8 @@ impl Group {
                         Reason::Timeout(_) => "--timeout reached".to_string(),
                         _ => format!("{name} received"),
                     };
-                    eprintln!(
-                        "djinit: {why}: stopping {} ({name} to its process group, SIGKILL after {} s)",
+                    crate::stdio::note!(
+                        "{why}: stopping {} ({name} to its process group, SIGKILL after {} s)",
                         self.label,
                         GRACE.as_secs()
                     );
@@ -222,12 +222,12 @@ impl Group {
                     kill_at.get_or_insert(Instant::now() + GRACE);
                 }
                 _ = stopper.signalled_again(), if ended.stopped_by.is_some() && give_up_at.is_none() => {
-                    eprintln!("djinit: signalled again: SIGKILL to {}", self.label);
+                    crate::stdio::note!("signalled again: SIGKILL to {}", self.label);
                     self.kill(&mut ended, &mut kill_at, &mut give_up_at);
                 }
                 _ = kill_due => {
-                    eprintln!(
-                        "djinit: {} still running {} s after SIGTERM: SIGKILL",
+                    crate::stdio::note!(
+                        "{} still running {} s after SIGTERM: SIGKILL",
                         self.label,
                         GRACE.as_secs()
                     );

@@ -7,6 +7,7 @@
 use std::ffi::OsString;
 use std::time::Duration;
 
+use djinit_cli::log::Format;
 use djinit_cli::{args::Arg, Args, UsageError};
 
 use crate::policy::{DirGrant, EnvGrant, Target};
@@ -29,6 +30,9 @@ pub struct Options {
     pub memory_mib: u64,
     /// `--timeout SECS`: wall-clock limit for the component.
     pub timeout: Option<Duration>,
+    /// `--log-format {text,json}`: the runner's own lines and the embedded command's (passed as
+    /// `DJINIT_LOG_FORMAT`); default from `DJINIT_LOG_FORMAT`, else text.
+    pub log_format: Option<Format>,
 }
 
 impl Default for Options {
@@ -40,6 +44,7 @@ impl Default for Options {
             env: Vec::new(),
             memory_mib: DEFAULT_MEMORY_MIB,
             timeout: None,
+            log_format: None,
         }
     }
 }
@@ -108,6 +113,11 @@ where
                 )));
             }
             options.memory_mib = mib;
+        } else if arg.is_long("log-format") {
+            let format = Format::parse(&args.value()?)
+                .map_err(|m| UsageError(format!("--log-format {m}")))?;
+            djinit_cli::log::format::set(format);
+            options.log_format = Some(format);
         } else if arg.is_long("timeout") {
             let t = args.seconds()?;
             if t.is_zero() {
@@ -222,6 +232,8 @@ Runner options (each adds to what the command is granted):
   --env NAME[=VALUE]      set NAME in the component (NAME alone: pass the host's value)
   --memory MIB            memory limit of the component, all linear memories (default 64)
   --timeout SECS          wall-clock limit for the component (exit 71 when exceeded)
+  --log-format F          text (default) or json, for the runner's lines and the command's
+                          (one object per line; env DJINIT_LOG_FORMAT)
   -h, --help              this help
   -V, --version           print the version
   help COMMAND            the same as COMMAND --help

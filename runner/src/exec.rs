@@ -132,6 +132,10 @@ pub fn run(run: Run) -> anyhow::Result<u8> {
     let label = &run.label;
     // A stop request explains whatever the guest did after it (e.g. the epoch trap).
     if let Some(reason) = stopper.reason() {
+        if reason == crate::stop::Reason::Terminate && run.grants.sigterm_is_shutdown {
+            crate::stdio::note!("{label} stopped by SIGTERM: normal shutdown");
+            return Ok(0);
+        }
         return Err(Failure::new(reason.kind(), format!("{label} {}", reason.describe())).into());
     }
     if memory_exceeded {

@@ -123,7 +123,7 @@ pub fn run(run: Run, lock_args: Vec<String>, cmd: Vec<String>) -> anyhow::Result
         let ended = if stopper.reason().is_some() {
             None
         } else {
-            eprintln!("djinit: {held}; running {}", cmd.join(" "));
+            crate::stdio::note!("{held}; running {}", cmd.join(" "));
             // The guest is idle meanwhile; its session keeps the lock.
             let mut group = match Group::spawn(&program, &cmd[1..]) {
                 Ok(g) => g,
@@ -139,8 +139,8 @@ pub fn run(run: Run, lock_args: Vec<String>, cmd: Vec<String>) -> anyhow::Result
             Some(group.supervise(stopper).await)
         };
         if ended.as_ref().is_some_and(|e| e.survivors) {
-            eprintln!(
-                "djinit: processes of {program}'s group still exist {} s after SIGKILL (uninterruptible sleep?); releasing the lock anyway",
+            crate::stdio::note!(
+                "processes of {program}'s group still exist {} s after SIGKILL (uninterruptible sleep?); releasing the lock anyway",
                 child::KILL_WAIT.as_secs()
             );
         }
@@ -168,17 +168,17 @@ async fn release(
     limit: Duration,
 ) {
     match tokio::time::timeout(limit, session.call_release(store)).await {
-        Ok(Ok(Ok(()))) => eprintln!("djinit: advisory lock released"),
-        Ok(Ok(Err(f))) => eprintln!(
-            "djinit: releasing the lock failed ({}); it goes with the session",
+        Ok(Ok(Ok(()))) => crate::stdio::note!("advisory lock released"),
+        Ok(Ok(Err(f))) => crate::stdio::note!(
+            "releasing the lock failed ({}); it goes with the session",
             djinit_cli::one_line(&f.message)
         ),
-        Ok(Err(e)) => eprintln!(
-            "djinit: releasing the lock failed ({}); it goes with the session",
+        Ok(Err(e)) => crate::stdio::note!(
+            "releasing the lock failed ({}); it goes with the session",
             describe(&e)
         ),
-        Err(_) => eprintln!(
-            "djinit: releasing the lock took more than {} s; it goes with the session",
+        Err(_) => crate::stdio::note!(
+            "releasing the lock took more than {} s; it goes with the session",
             limit.as_secs()
         ),
     }

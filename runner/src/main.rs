@@ -32,6 +32,7 @@ fn main() -> std::process::ExitCode {
 
 /// The exit code of the component, or the runner's own error.
 fn run() -> anyhow::Result<u8> {
+    djinit_cli::log::format::init_from_env().map_err(UsageError)?;
     let inv = cli::parse(std::env::args_os().skip(1))?;
     let options = inv.options;
     match inv.action {
@@ -92,10 +93,18 @@ fn run() -> anyhow::Result<u8> {
             };
             // A command without a policy module gets only what the options grant.
             let mut grants = commands::find(&name)
-                .map(|c| (c.grants)(&args, &view))
+                .map(|c| c.grants(&args, &view))
                 .unwrap_or_default();
             grants.extend_with(&options);
+            // Every embedded command writes its lines in the runner's format.
+            grants.env.push(djinit_cli::log::format::ENV_VAR.into());
             let mut env = view.select(&grants.env)?;
+            if let Some(format) = options.log_format {
+                env.insert(
+                    djinit_cli::log::format::ENV_VAR.into(),
+                    format.name().into(),
+                );
+            }
             for (k, v) in &grants.env_set {
                 env.entry(k.clone()).or_insert_with(|| v.clone());
             }

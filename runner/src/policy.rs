@@ -146,6 +146,10 @@ pub struct Grants {
     /// Variables the policy sets to a value it computed (dns-discover: the host's resolv.conf
     /// content). Host values of granted names and `--env` win over these.
     pub env_set: Vec<(String, String)>,
+    /// SIGTERM is how this run normally ends (`dns-discover --watch`, a sidecar stopped with its
+    /// Pod): exit 0 with one info line instead of 143, so a Pod's every stop is not a failure.
+    /// Not a permission; it travels with the grants because the command's policy computes both.
+    pub sigterm_is_shutdown: bool,
 }
 
 impl Grants {

@@ -137,3 +137,19 @@ impl AsyncWrite for Output {
         Poll::Ready(Ok(()))
     }
 }
+
+/// One line of the runner's own on stderr (`djinit: …`, or a JSON object with `--log-format
+/// json`), with `format!` arguments: what the runner does to a child or the lock, next to the
+/// command's own lines in the same format.
+macro_rules! note {
+    ($($arg:tt)*) => {
+        djinit_cli::log::format::emit(
+            "djinit",
+            djinit_cli::log::Level::Info,
+            "",
+            &format!($($arg)*),
+            &[],
+        )
+    };
+}
+pub(crate) use note;

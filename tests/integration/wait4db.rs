@@ -307,3 +307,63 @@ fn verbosity_0_is_silent_on_success() {
     assert_eq!(out.stderr, "", "{}", out.report());
     assert_eq!(out.stdout, "", "{}", out.report());
 }
+
+// ---- log format ------------------------------------------------------------------------------
+
+/// Each stderr line of `out` as a JSON object with the keys every line has.
+fn json_lines(out: &Output) -> Vec<serde_json::Value> {
+    let lines: Vec<serde_json::Value> = out
+        .stderr
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l)
+                .unwrap_or_else(|e| panic!("not a JSON line ({e}): {l}\n{}", out.report()));
+            for key in ["time", "level", "command", "message"] {
+                assert!(v.get(key).is_some(), "no {key:?} in {l}");
+            }
+            v
+        })
+        .collect();
+    assert!(!lines.is_empty(), "{}", out.report());
+    lines
+}
+
+#[test]
+fn log_format_json_gives_one_object_per_line_with_attempts_and_the_exit_code() {
+    let url = nothing_listening_url();
+    let out = wait4db(
+        &url,
+        &["--log-format", "json", "-t", "1", "-i", "200ms", "-v", "2"],
+    );
+    out.assert_code(75).assert_no_secret(PASSWORD);
+    let lines = json_lines(&out);
+    assert!(lines.iter().all(|l| l["command"] == "wait4db"));
+    let attempts: Vec<_> = lines
+        .iter()
+        .filter(|l| l["event"] == "attempt_failed")
+        .collect();
+    assert!(attempts.len() >= 2, "{}", out.report());
+    assert_eq!(attempts[0]["attempt"], 1);
+    assert!(attempts[0]["elapsed_s"].is_number());
+    let last = lines.last().unwrap();
+    assert_eq!(last["level"], "error");
+    assert_eq!(last["exit_code"], 75);
+    assert_eq!(last["retry_may_help"], true);
+
+    // The same through the environment, the runner passing it on; its own usage errors too.
+    let out = wait4db_env(
+        &[
+            ("DATABASE_URL", url.clone()),
+            ("DJINIT_LOG_FORMAT", "json".into()),
+        ],
+        &["-t", "0.3"],
+    );
+    out.assert_code(75);
+    assert_eq!(json_lines(&out).last().unwrap()["exit_code"], 75);
+    let out = wait4db(&url, &["--log-format", "yaml"]);
+    out.assert_code(64)
+        .assert_stderr_contains("expects text or json");
+    let out = wait4db_env(&[("DJINIT_LOG_FORMAT", "xml".into())], &[]);
+    out.assert_code(64)
+        .assert_stderr_contains("DJINIT_LOG_FORMAT: expects text or json");
+}

@@ -29,6 +29,20 @@ pub mod wait;
 
 pub use manifest::{Bundle, BundleError, Guard, Key, Migration, Row, Step, Variant};
 
+/// The variable naming the bundle directory when `--bundle` is not given.
+pub const DIR_VAR: &str = "DJINIT_MIGRATIONS";
+
+/// The bundle directory a command uses: `--bundle DIR`, else `$DJINIT_MIGRATIONS` (empty counts
+/// as unset). The one place this is decided: the commands that read bundles and, through their
+/// `needs`, the runner's read-only mount use it.
+pub fn dir(
+    flag: Option<String>,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Option<std::path::PathBuf> {
+    flag.or_else(|| env(DIR_VAR).filter(|v| !v.is_empty()))
+        .map(std::path::PathBuf::from)
+}
+
 /// The kind of an error of this crate, or of the PostgreSQL client under it, found in a chain (a
 /// `djinit_wait::Classifier` for the commands that read bundles).
 pub fn classify(e: &(dyn std::error::Error + 'static)) -> Option<djinit_wait::Kind> {

@@ -3,14 +3,12 @@
 //! yes or `--timeout`; unlike the Python command, connection errors while waiting are retried
 //! (only transient ones, through `djinit_wait::retry`) and the wait is always bounded.
 
-mod options;
-
+use checkmigrations::Options;
 use djinit_bundle::wait::{probe, NotMigrated};
 use djinit_bundle::Bundle;
 use djinit_cli::{Failure, Log};
 use djinit_pg::{Client, Config};
 use djinit_wait::{retry, Deadline, Kind};
-use options::Options;
 
 const PROG: &str = "checkmigrations";
 
@@ -26,7 +24,10 @@ fn check(cfg: &Config, bundle: &Bundle, deadline: Deadline) -> Result<(), NotMig
 }
 
 fn run() -> anyhow::Result<()> {
-    let opts = Options::parse(djinit_cli::Args::from_env(), &|k| std::env::var(k).ok())?;
+    let env = |k: &str| std::env::var(k).ok();
+    let Some(opts) = Options::parse(djinit_cli::Args::from_env(), &env)?.or_print() else {
+        return Ok(());
+    };
     let log = Log::new(PROG, opts.common.verbosity);
     let bundle = Bundle::load(&opts.bundle)?;
     let mut cfg = Config::from_process_env(&opts.common.database)?;

@@ -1,7 +1,7 @@
 //! checkmigrations' command line (compatible with django-k8s' `manage.py checkmigrations`).
 
-use djinit_cli::args::{Arg, Args, Common};
-use djinit_cli::UsageError;
+use djinit_cli::args::{Arg, Args, Common, Parsed};
+use djinit_cli::{Needs, UsageError};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -20,6 +20,7 @@ options:
                        DATABASE_URL_<ALIAS> (default: default)
   -v, --verbosity N    0 errors only, 1 result (default), 2 lists pending migrations as app.name,
                        3 every attempt
+      --log-format F   text (default) or json: one JSON object per line (env DJINIT_LOG_FORMAT)
   -h, --help           show this help
   -V, --version        show the version
 Exit 1 (pending) also after --wait timed out with migrations still pending; a database that stayed
@@ -39,9 +40,39 @@ pub struct Options {
     pub interval: Duration,
 }
 
+/// The variables the parser reads.
+pub const PARSER_ENV: &[&str] = &[djinit_bundle::DIR_VAR];
+
+/// What `checkmigrations ARGS` needs (see [`Options::needs`]).
+pub fn needs(args: &[String], env: &dyn Fn(&str) -> Option<String>) -> Needs {
+    Needs::of(
+        Options::parse(Args::from_iter(args), env),
+        PARSER_ENV,
+        |o| o.needs(),
+    )
+}
+
 impl Options {
+    /// The database, the bundle directory (read-only) and the variable naming it. Nothing
+    /// writable, no UDP.
+    pub fn needs(&self) -> Needs {
+        Needs {
+            database: Some(self.common.database.clone()),
+            env: vec![djinit_bundle::DIR_VAR.into()],
+            bundle: Some(self.bundle.clone()),
+            ..Needs::default()
+        }
+    }
+
     pub fn parse(
-        mut args: Args,
+        args: Args,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Parsed<Options>, UsageError> {
+        args.parse(|args| Self::parse_args(args, env))
+    }
+
+    fn parse_args(
+        args: &mut Args,
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Options, UsageError> {
         let mut o = Options {
@@ -53,7 +84,7 @@ impl Options {
         };
         let mut bundle = None;
         while let Some(arg) = args.next()? {
-            if o.common.handle(&arg, &mut args, "checkmigrations", HELP)? {
+            if o.common.handle(&arg, args, "checkmigrations", HELP)? {
                 continue;
             }
             match &arg {
@@ -64,8 +95,8 @@ impl Options {
                 Arg::Short(_) | Arg::Long(_) | Arg::Value(_) => return Err(arg.unexpected()),
             }
         }
-        o.bundle = match bundle.or_else(|| env("DJINIT_MIGRATIONS").filter(|v| !v.is_empty())) {
-            Some(b) => PathBuf::from(b),
+        o.bundle = match djinit_bundle::dir(bundle, env) {
+            Some(b) => b,
             None => {
                 return Err(UsageError(
                     "no migration bundle: pass --bundle DIR or set DJINIT_MIGRATIONS".into(),
@@ -83,21 +114,27 @@ mod tests {
     #[test]
     fn defaults_and_flags() {
         let env = |k: &str| (k == "DJINIT_MIGRATIONS").then(|| "/m".to_string());
-        let o = Options::parse(Args::from_iter(Vec::<String>::new()), &env).unwrap();
+        let parse = |a: &[&str], env: &dyn Fn(&str) -> Option<String>| {
+            Options::parse(Args::from_iter(a), env).map(|p| p.run().expect("options"))
+        };
+        let o = parse(&[], &env).unwrap();
         assert_eq!(
             (o.wait, o.timeout, o.interval),
             (false, Duration::from_secs(180), Duration::from_secs(1))
         );
         assert_eq!(o.bundle, PathBuf::from("/m"));
-        let o = Options::parse(
-            Args::from_iter(["--wait", "-t", "5", "--interval=0.2", "--bundle", "/b"]),
+        let o = parse(
+            &["--wait", "-t", "5", "--interval=0.2", "--bundle", "/b"],
             &env,
         )
         .unwrap();
         assert!(o.wait);
         assert_eq!(o.interval, Duration::from_millis(200));
         assert_eq!(o.bundle, PathBuf::from("/b"));
-        assert!(Options::parse(Args::from_iter(["x"]), &env).is_err());
-        assert!(Options::parse(Args::from_iter(Vec::<String>::new()), &|_| None).is_err());
+        assert!(parse(&["x"], &env).is_err());
+        assert!(parse(&[], &|_| None).is_err());
+        let n = needs(&["-d".into(), "other".into()], &env);
+        assert_eq!(n.database.as_deref(), Some("other"));
+        assert_eq!(n.bundle, Some(PathBuf::from("/m")));
     }
 }

@@ -3,7 +3,12 @@
 //! Every command accepts the flags of the Django management commands it replaces, so a manifest
 //! switches with a one-line change: `-d/--database`, `-v/--verbosity {0,1,2,3}`, `-V/--version`,
 //! `-h/--help`, and, accepted and ignored, `--settings X`, `--pythonpath X`, `--traceback`,
-//! `--no-color`, `--force-color`, `--skip-checks`.
+//! `--no-color`, `--force-color`, `--skip-checks`. Beyond them: `--log-format {text,json}`.
+//!
+//! Parsing is pure: it never prints and never exits. `-h/--help` and `--version` stop the parse
+//! with [`Parsed::Help`] / [`Parsed::Version`] carrying the text, which the command prints
+//! ([`Parsed::or_print`]); the djinit runner parses the same command line with the same code to
+//! compute what the command needs, and must not exit or print while doing so.
 
 use std::ffi::OsString;
 use std::str::FromStr;
@@ -49,10 +54,52 @@ impl Arg {
     }
 }
 
+/// What a command line asks for: run with these options, or print help or the version.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Parsed<T> {
+    Run(T),
+    /// `-h/--help`: the command's help followed by the exit-code table.
+    Help(String),
+    /// `--version`: `PROG (djinit) VERSION`.
+    Version(String),
+}
+
+impl<T> Parsed<T> {
+    /// The options to run with; for help and version, print the text (stdout, a reader that went
+    /// away is no error) and `None`: the command is done, exit 0.
+    pub fn or_print(self) -> Option<T> {
+        match self {
+            Parsed::Run(t) => Some(t),
+            Parsed::Help(text) | Parsed::Version(text) => {
+                print_quietly(&text);
+                None
+            }
+        }
+    }
+
+    /// The options, if the command line asks to run.
+    pub fn run(self) -> Option<T> {
+        match self {
+            Parsed::Run(t) => Some(t),
+            _ => None,
+        }
+    }
+
+    pub fn map<U>(self, f: impl FnOnce(T) -> U) -> Parsed<U> {
+        match self {
+            Parsed::Run(t) => Parsed::Run(f(t)),
+            Parsed::Help(h) => Parsed::Help(h),
+            Parsed::Version(v) => Parsed::Version(v),
+        }
+    }
+}
+
 /// The command line of one command.
 pub struct Args {
     parser: lexopt::Parser,
     last_flag: String,
+    /// Set by [`Common::handle`] at `-h/--help` or `--version`: the parse stops there.
+    early: Option<Parsed<()>>,
 }
 
 impl Args {
@@ -61,6 +108,7 @@ impl Args {
         Args {
             parser: lexopt::Parser::from_env(),
             last_flag: String::new(),
+            early: None,
         }
     }
 
@@ -73,6 +121,22 @@ impl Args {
         Args {
             parser: lexopt::Parser::from_args(args),
             last_flag: String::new(),
+            early: None,
+        }
+    }
+
+    /// Run a command's parser `body` over these arguments. The body calls [`Common::handle`] for
+    /// every argument first; at `-h/--help` or `--version` the parse stops and the result is
+    /// [`Parsed::Help`] / [`Parsed::Version`], whatever follows on the command line (as Django's
+    /// argparse does).
+    pub fn parse<T>(
+        mut self,
+        body: impl FnOnce(&mut Args) -> Result<T, UsageError>,
+    ) -> Result<Parsed<T>, UsageError> {
+        let r = body(&mut self);
+        match self.early.take() {
+            Some(early) => Ok(early.map(|()| unreachable!("early is help or version"))),
+            None => r.map(Parsed::Run),
         }
     }
 
@@ -185,8 +249,9 @@ impl Default for Common {
 }
 
 impl Common {
-    /// Handle `arg` if it is a shared flag; `Ok(true)` when it was. `-h/--help` prints `help`
-    /// followed by the exit-code table and exits 0; `--version` prints the version and exits 0.
+    /// Handle `arg` if it is a shared flag; `Ok(true)` when it was. `-h/--help` and `--version`
+    /// stop the parse (an error the body passes on with `?`; [`Args::parse`] turns it into
+    /// [`Parsed::Help`] with `help` followed by the exit-code table, or [`Parsed::Version`]).
     pub fn handle(
         &mut self,
         arg: &Arg,
@@ -195,19 +260,31 @@ impl Common {
         help: &str,
     ) -> Result<bool, UsageError> {
         if arg.is('h', "help") {
-            print_quietly(&format!(
+            args.early = Some(Parsed::Help(format!(
                 "{}\n\n{}",
                 help.trim_end_matches('\n'),
                 crate::exit::table()
-            ));
-            std::process::exit(0);
+            )));
+            return Err(UsageError("help asked".into()));
         } else if arg.is('V', "version") {
-            print_quietly(&format!("{prog} (djinit) {}\n", env!("CARGO_PKG_VERSION")));
-            std::process::exit(0);
+            args.early = Some(Parsed::Version(format!(
+                "{prog} (djinit) {}\n",
+                env!("CARGO_PKG_VERSION")
+            )));
+            return Err(UsageError("version asked".into()));
         } else if arg.is('d', "database") {
             // Checked where it is used (`djinit_pg::Config::from_env`), an invalid one being a
             // usage error there (kind `Usage`, exit 64).
             self.database = args.value()?;
+        } else if arg.is_long("log-format") {
+            // Parsing's one side effect, on purpose: the process's log format is chosen as soon as
+            // it is read, so a usage error later on the same line is reported in it, and the
+            // runner, parsing the command's line for its needs, writes its own lines in it too.
+            let v = args.value()?;
+            crate::log::format::set(
+                crate::log::Format::parse(&v)
+                    .map_err(|m| UsageError(format!("--log-format {m}")))?,
+            );
         } else if arg.is('v', "verbosity") {
             self.verbosity = match args.value()?.as_str() {
                 "0" => 0,
@@ -288,6 +365,33 @@ mod tests {
         );
         assert_eq!(c.database, "replica");
         assert_eq!(c.verbosity, 2);
+    }
+
+    fn parse(a: &[&str]) -> Result<Parsed<u8>, UsageError> {
+        Args::from_iter(a).parse(|args| {
+            let mut c = Common::default();
+            while let Some(arg) = args.next()? {
+                if !c.handle(&arg, args, "t", "usage: t")? {
+                    return Err(arg.unexpected());
+                }
+            }
+            Ok(c.verbosity)
+        })
+    }
+
+    /// Help and version stop the parse, whatever comes after; nothing is printed, nothing exits.
+    #[test]
+    fn help_and_version_are_results() {
+        assert_eq!(parse(&["-v", "2"]).unwrap(), Parsed::Run(2));
+        let Parsed::Help(h) = parse(&["-v", "2", "--help", "--bogus"]).unwrap() else {
+            panic!("help")
+        };
+        assert!(h.starts_with("usage: t\n\n") && h.ends_with(&crate::exit::table()));
+        assert_eq!(
+            parse(&["--version", "-v", "9"]).unwrap(),
+            Parsed::Version(format!("t (djinit) {}\n", env!("CARGO_PKG_VERSION")))
+        );
+        assert!(parse(&["--bogus", "--help"]).is_err());
     }
 
     #[test]

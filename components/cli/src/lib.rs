@@ -18,10 +18,12 @@
 pub mod args;
 pub mod exit;
 pub mod log;
+pub mod needs;
 
-pub use args::{Args, UsageError};
+pub use args::{Args, Parsed, UsageError};
 pub use exit::{ExitCode, Failure};
 pub use log::Log;
+pub use needs::{Needs, Peer};
 
 /// Run `run`, print its error (if any) as one line on stderr and turn it into the process exit
 /// code. The only place where errors become exit codes.
@@ -30,21 +32,42 @@ pub fn main(
     classify: djinit_wait::Classifier,
     run: impl FnOnce() -> anyhow::Result<()>,
 ) -> std::process::ExitCode {
+    if let Err(m) = log::format::init_from_env() {
+        eprintln!("{prog}: error: {}", one_line(&m));
+        return exit(ExitCode::Usage);
+    }
     match run() {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(err) => {
             let code = exit::for_error(&err, classify);
             if !exit::is_quiet(&err) {
-                let label = if code == ExitCode::NotMet {
-                    ""
-                } else {
-                    "error: "
-                };
-                eprintln!("{prog}: {label}{}", one_line(&format!("{err:#}")));
+                print_error(prog, code, &format!("{err:#}"));
             }
             exit(code)
         }
     }
+}
+
+/// The one line for a command's failure with exit `code`: `prog: error: message` (`prog: message`
+/// for "not met", which is an answer rather than an error); in JSON with `exit_code`,
+/// `exit_name` and `retry_may_help`.
+pub fn print_error(prog: &str, code: ExitCode, msg: &str) {
+    let (level, label) = if code == ExitCode::NotMet {
+        (log::Level::Warn, "")
+    } else {
+        (log::Level::Error, "error: ")
+    };
+    log::format::emit(
+        prog,
+        level,
+        label,
+        msg,
+        &[
+            ("exit_code", (code as u8).into()),
+            ("exit_name", code.name().into()),
+            ("retry_may_help", code.retry_may_help().into()),
+        ],
+    );
 }
 
 /// Leave with `code`. On wasm32-wasip2 this calls `wasi:cli/exit.exit-with-code`: the plain WASI 0.2

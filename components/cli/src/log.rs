@@ -4,6 +4,10 @@
 
 use std::time::{Duration, Instant};
 
+pub mod format;
+
+pub use format::{Field, Format, Level};
+
 #[derive(Debug, Clone)]
 pub struct Log {
     prog: &'static str,
@@ -44,6 +48,26 @@ impl Log {
         self.at(3, msg.as_ref());
     }
 
+    /// A warning, shown at every verbosity but 0.
+    pub fn warn(&self, msg: impl AsRef<str>) {
+        if self.verbosity >= 1 {
+            format::emit(self.prog, Level::Warn, "", msg.as_ref(), &[]);
+        }
+    }
+
+    /// A line at verbosity `level` (1 info, 2 detail, 3 debug) with the event's fields, which
+    /// `--log-format json` writes as the object's own keys (text shows only `msg`).
+    pub fn event(&self, level: u8, msg: impl AsRef<str>, fields: &[Field<'_>]) {
+        if self.verbosity >= level {
+            let level = match level {
+                0 | 1 => Level::Info,
+                2 => Level::Debug,
+                _ => Level::Trace,
+            };
+            format::emit(self.prog, level, "", msg.as_ref(), fields);
+        }
+    }
+
     /// One progress line for an event of `djinit_wait::retry` (every command that waits uses it),
     /// at verbosity `level` or above.
     pub fn retry_event<E: std::fmt::Display>(&self, level: u8, event: &djinit_wait::Event<'_, E>) {
@@ -51,26 +75,43 @@ impl Log {
         if self.verbosity < level {
             return;
         }
-        let msg = match event {
+        let elapsed = |d: &Duration| ("elapsed_s", round_ms(*d).into());
+        match event {
             Event::Failed {
                 attempt,
-                elapsed,
+                elapsed: e,
                 error,
-            } => format!(
-                "attempt {attempt} at {:.1}s: {error}",
-                elapsed.as_secs_f64()
+            } => self.event(
+                level,
+                format!("attempt {attempt} at {:.1}s: {error}", e.as_secs_f64()),
+                &[
+                    ("event", "attempt_failed".into()),
+                    ("attempt", (*attempt).into()),
+                    elapsed(e),
+                ],
             ),
-            Event::WindowStarted { elapsed, window } => format!(
-                "ready at {:.1}s; checking it stays ready for {}s",
-                elapsed.as_secs_f64(),
-                window.as_secs_f64()
+            Event::WindowStarted { elapsed: e, window } => self.event(
+                level,
+                format!(
+                    "ready at {:.1}s; checking it stays ready for {}s",
+                    e.as_secs_f64(),
+                    window.as_secs_f64()
+                ),
+                &[
+                    ("event", "window_started".into()),
+                    elapsed(e),
+                    ("window_s", window.as_secs_f64().into()),
+                ],
             ),
-            Event::WindowReset { elapsed, error } => format!(
-                "failure at {:.1}s inside the stability window, starting over: {error}",
-                elapsed.as_secs_f64()
+            Event::WindowReset { elapsed: e, error } => self.event(
+                level,
+                format!(
+                    "failure at {:.1}s inside the stability window, starting over: {error}",
+                    e.as_secs_f64()
+                ),
+                &[("event", "window_reset".into()), elapsed(e)],
             ),
-        };
-        self.at(level, &msg);
+        }
     }
 
     /// A handler for `djinit_pg::Client::on_notice`: each server notice as one line at
@@ -89,10 +130,13 @@ impl Log {
     }
 
     fn at(&self, level: u8, msg: &str) {
-        if self.verbosity >= level {
-            eprintln!("{}: {}", self.prog, crate::one_line(msg));
-        }
+        self.event(level, msg, &[]);
     }
+}
+
+/// Seconds with millisecond precision, for the `elapsed_s` fields of JSON lines.
+pub fn round_ms(d: Duration) -> f64 {
+    (d.as_secs_f64() * 1000.0).round() / 1000.0
 }
 
 /// The most notice lines [`Log::notices`] prints per second.

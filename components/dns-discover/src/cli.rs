@@ -1,12 +1,27 @@
-//! The command line. Also used by the runner to derive the network policy from the same flags.
+//! The command line, and what the command needs from its host ([`Options::needs`]): the runner
+//! derives its network policy from the same flags through the same parser.
 
+use crate::discover::Target as Lookup;
 use crate::format::{self, Format};
-use crate::resolv::parse_nameserver;
-use djinit_cli::args::{Arg, Args, Common};
-use djinit_cli::UsageError;
+use crate::resolv::{self, parse_nameserver, ResolvConf};
+use djinit_cli::args::{Arg, Args, Common, Parsed};
+use djinit_cli::{Needs, Peer, UsageError};
 use std::net::SocketAddr;
+use std::path::Path;
 use std::path::PathBuf;
 use std::time::Duration;
+
+/// The variables the command reads.
+pub const PARSER_ENV: &[&str] = &["DJANGO_CACHE_HOST", resolv::ENV_VAR];
+
+/// What `dns-discover ARGS` needs (see [`Options::needs`]).
+pub fn needs(args: &[String], env: &dyn Fn(&str) -> Option<String>) -> Needs {
+    Needs::of(
+        Options::parse(Args::from_iter(args), env),
+        PARSER_ENV,
+        |o| o.needs(env),
+    )
+}
 
 pub const HELP: &str = "\
 Usage: dns-discover [OPTIONS] [HOST]
@@ -45,6 +60,7 @@ Output:
                             when the list changed, log added/removed endpoints on stderr, and
                             keep the last good list when a lookup fails or finds fewer than --min
   -v, --verbosity {0,1,2,3} progress on stderr (default 1)
+      --log-format F        text (default) or json: one JSON object per line (env DJINIT_LOG_FORMAT)
   -h, --help                this help
   -V, --version             print the version
 ";
@@ -72,7 +88,14 @@ pub struct Options {
 impl Options {
     /// Parse `args`; `env` supplies `DJANGO_CACHE_HOST` when HOST is not given.
     pub fn parse(
-        mut args: Args,
+        args: Args,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Parsed<Options>, UsageError> {
+        args.parse(|args| Self::parse_args(args, env))
+    }
+
+    fn parse_args(
+        args: &mut Args,
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Options, UsageError> {
         let mut o = Options {
@@ -92,7 +115,7 @@ impl Options {
             watch: false,
         };
         while let Some(arg) = args.next()? {
-            if o.common.handle(&arg, &mut args, "dns-discover", HELP)? {
+            if o.common.handle(&arg, args, "dns-discover", HELP)? {
                 continue;
             }
             match &arg {
@@ -163,6 +186,56 @@ impl Options {
         Ok(o)
     }
 
+    /// What the command touches, given the environment it will see (`env`):
+    ///
+    /// * Environment: `DJANGO_CACHE_HOST` (HOST when no argument) and `DJINIT_RESOLV_CONF`.
+    /// * With the built-in DNS client (`--nameserver` or `--srv`): UDP and TCP (TCP for truncated
+    ///   replies) to the nameservers only — the `--nameserver` addresses, else the `nameserver`
+    ///   lines of `$DJINIT_RESOLV_CONF`, which the host fills with its `/etc/resolv.conf` when
+    ///   unset ([`Needs::resolv_conf_var`]: this component reads no host file). With the host
+    ///   resolver (the default), no UDP at all: names are resolved by the host.
+    /// * `--probe`: TCP to the discovered endpoints' port. With the host resolver, to HOST on
+    ///   that port (the host resolves it the same way); with the built-in client the host cannot
+    ///   see the answers, so any address on that port; with `--srv` the ports come from DNS
+    ///   too, so any address and port (the weakest grant).
+    /// * `--output FILE`: FILE's directory, writable (`.FILE.tmp` is written there and renamed
+    ///   over FILE). Nothing else.
+    pub fn needs(&self, env: &dyn Fn(&str) -> Option<String>) -> Needs {
+        let mut n = Needs {
+            env: PARSER_ENV.iter().map(|v| v.to_string()).collect(),
+            sigterm_is_shutdown: self.watch,
+            ..Needs::default()
+        };
+        let dns_client = self.uses_dns_client();
+        if dns_client {
+            n.resolv_conf_var = Some(resolv::ENV_VAR);
+            n.nameservers = if self.nameservers.is_empty() {
+                ResolvConf::parse(&env(resolv::ENV_VAR).unwrap_or_default()).nameservers
+            } else {
+                self.nameservers.clone()
+            };
+        }
+        if self.probe {
+            let host = self.host.as_deref().unwrap_or_default();
+            match Lookup::parse(host, self.port, self.srv) {
+                Ok(Lookup::Ip(ip, port)) => n.connect.push(Peer::Host(ip.to_string(), port)),
+                Ok(Lookup::Name { name, port, .. }) if !dns_client => {
+                    n.connect.push(Peer::Host(name, port))
+                }
+                Ok(Lookup::Name { port, .. }) => n.connect.push(Peer::AnyHost(port)),
+                Ok(Lookup::Srv { .. }) => n.connect.push(Peer::AnyHost(0)),
+                Err(_) => {}
+            }
+        }
+        if let Some(out) = &self.output {
+            n.output_dir = Some(match out.parent() {
+                Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+                _ => Path::new(".").to_path_buf(),
+            });
+        }
+        n
+    }
+
     /// Whether the built-in DNS client (UDP/TCP to nameservers) is used rather than the host
     /// resolver.
     pub fn uses_dns_client(&self) -> bool {
@@ -180,6 +253,88 @@ mod tests {
             assert_eq!(k, "DJANGO_CACHE_HOST");
             env.clone()
         })
+        .map(|p| p.run().expect("options"))
+    }
+
+    fn n(args: &[&str], env: &[(&str, &str)]) -> Needs {
+        let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+        let env = |k: &str| {
+            env.iter()
+                .find(|(n, _)| *n == k)
+                .map(|(_, v)| v.to_string())
+        };
+        needs(&args, &env)
+    }
+
+    fn host(h: &str, port: u16) -> Peer {
+        Peer::Host(h.into(), port)
+    }
+
+    #[test]
+    fn host_resolver_needs_no_network() {
+        let x = n(&["memcached"], &[]);
+        assert!(x.connect.is_empty() && x.nameservers.is_empty() && x.output_dir.is_none());
+        assert_eq!(x.resolv_conf_var, None);
+        assert_eq!(x.env, ["DJANGO_CACHE_HOST", "DJINIT_RESOLV_CONF"]);
+        // Probing: TCP to what the name resolves to, on the port.
+        let x = n(&["memcached:11300", "--probe"], &[]);
+        assert_eq!(x.connect, [host("memcached", 11300)]);
+        assert!(x.nameservers.is_empty());
+    }
+
+    #[test]
+    fn dns_client_needs_its_nameservers_only() {
+        let x = n(
+            &["mc", "--nameserver", "127.0.0.1:5353", "--nameserver=[::1]"],
+            &[],
+        );
+        assert_eq!(
+            x.nameservers,
+            [
+                "127.0.0.1:5353".parse().unwrap(),
+                "[::1]:53".parse().unwrap()
+            ]
+        );
+        assert_eq!(x.resolv_conf_var, Some("DJINIT_RESOLV_CONF"));
+        // Nameservers from the resolv.conf the component will see.
+        let x = n(
+            &["--srv", "_memcache._tcp.mc", "--probe"],
+            &[(
+                "DJINIT_RESOLV_CONF",
+                "nameserver 10.96.0.10\nsearch default.svc.cluster.local\n",
+            )],
+        );
+        assert_eq!(x.nameservers, ["10.96.0.10:53".parse().unwrap()]);
+        assert_eq!(x.connect, [Peer::AnyHost(0)]);
+        let x = n(
+            &["mc", "--nameserver", "10.0.0.1", "--probe", "-p", "11300"],
+            &[],
+        );
+        assert_eq!(x.connect, [Peer::AnyHost(11300)]);
+    }
+
+    #[test]
+    fn output_directory_only() {
+        let x = n(&["mc", "-o", "/run/mc/servers"], &[]);
+        assert_eq!(x.output_dir, Some(PathBuf::from("/run/mc")));
+        let x = n(&["mc", "--output=servers"], &[]);
+        assert_eq!(x.output_dir, Some(PathBuf::from(".")));
+    }
+
+    #[test]
+    fn bad_flags_and_help_need_no_network() {
+        for bad in [
+            &["mc", "--bogus"][..],
+            &["--nameserver", "x"],
+            &["--help"],
+            &[],
+        ] {
+            let x = n(bad, &[]);
+            assert!(
+                x.connect.is_empty() && x.nameservers.is_empty() && x.output_dir.is_none(),
+                "{bad:?}"
+            );
+        }
     }
 
     #[test]

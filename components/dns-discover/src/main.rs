@@ -9,7 +9,9 @@ fn main() -> ExitCode {
 
 fn run() -> anyhow::Result<()> {
     let env = |k: &str| std::env::var(k).ok();
-    let opts = dns_discover::cli::Options::parse(Args::from_env(), &env)?;
+    let Some(opts) = dns_discover::cli::Options::parse(Args::from_env(), &env)?.or_print() else {
+        return Ok(());
+    };
     let log = Log::new("dns-discover", opts.common.verbosity);
     Ok(dns_discover::run::run(&opts, &env, &log)?)
 }

@@ -59,7 +59,10 @@ fn read_password_file(path: &str) -> anyhow::Result<Secret> {
 }
 
 fn run() -> anyhow::Result<()> {
-    let opts = Options::parse(djinit_cli::Args::from_env(), &|k| std::env::var(k).ok())?;
+    let env = |k: &str| std::env::var(k).ok();
+    let Some(opts) = Options::parse(djinit_cli::Args::from_env(), &env)?.or_print() else {
+        return Ok(());
+    };
     let log = Log::new("ensureadmin", opts.common.verbosity);
 
     let from_file: Secret;

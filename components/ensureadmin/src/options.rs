@@ -3,8 +3,8 @@
 //! own `DJANGO_SUPERUSER_*` (what `createsuperuser --noinput` reads), field by field.
 
 use crate::hash::{DEFAULT_ITERATIONS, ITERATIONS_FACTOR, MAX_ITERATIONS};
-use djinit_cli::args::{Arg, Args, Common};
-use djinit_cli::UsageError;
+use djinit_cli::args::{Arg, Args, Common, Parsed};
+use djinit_cli::{Needs, UsageError};
 use djinit_pg::config::Secret;
 use std::time::Duration;
 
@@ -45,6 +45,7 @@ options:
   -d, --database ALIAS    database alias: `default` reads DATABASE_URL, any other reads
                           DATABASE_URL_<ALIAS> (default: default)
   -v, --verbosity N       0 errors only, 1 outcome (default), 2 settings, 3 every step
+      --log-format F      text (default) or json: one JSON object per line (env DJINIT_LOG_FORMAT)
   -h, --help              show this help
   -V, --version           show the version
 Exactly one password source may be given. The password never appears in any output.
@@ -112,10 +113,55 @@ fn truthy(v: &str) -> Result<bool, UsageError> {
     }
 }
 
+/// The variables the parser reads besides the database's: `DJANGO_ADMIN_*` and Django's own
+/// `DJANGO_SUPERUSER_USERNAME/PASSWORD/EMAIL` (its fallbacks).
+pub const PARSER_ENV: &[&str] = &[
+    "DJANGO_ADMIN_USERNAME",
+    "DJANGO_ADMIN_PASSWORD",
+    "DJANGO_ADMIN_PASSWORD_FILE",
+    "DJANGO_ADMIN_PASSWORD_HASH",
+    "DJANGO_ADMIN_EMAIL",
+    "DJANGO_ADMIN_UPDATE",
+    "DJANGO_SUPERUSER_USERNAME",
+    "DJANGO_SUPERUSER_PASSWORD",
+    "DJANGO_SUPERUSER_EMAIL",
+];
+
+/// What `ensureadmin ARGS` needs (see [`Options::needs`]).
+pub fn needs(args: &[String], env: &dyn Fn(&str) -> Option<String>) -> Needs {
+    Needs::of(
+        Options::parse(Args::from_iter(args), env),
+        PARSER_ENV,
+        |o| o.needs(),
+    )
+}
+
 impl Options {
+    /// The database, the variables of [`PARSER_ENV`], and the password file when the password
+    /// comes from one (`--password-file PATH`, else `$DJANGO_ADMIN_PASSWORD_FILE`), read-only.
+    /// No UDP, nothing writable.
+    pub fn needs(&self) -> Needs {
+        Needs {
+            database: Some(self.common.database.clone()),
+            env: PARSER_ENV.iter().map(|v| v.to_string()).collect(),
+            files: match &self.password {
+                PasswordSource::File(path) => vec![path.clone()],
+                _ => vec![],
+            },
+            ..Needs::default()
+        }
+    }
+
     /// Parse flags, falling back to the environment (`env(name)`; empty values count as unset).
     pub fn parse(
-        mut args: Args,
+        args: Args,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Parsed<Options>, UsageError> {
+        args.parse(|args| Self::parse_args(args, env))
+    }
+
+    fn parse_args(
+        args: &mut Args,
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Options, UsageError> {
         let env = |k: &str| env(k).filter(|v| !v.is_empty());
@@ -128,7 +174,7 @@ impl Options {
         let mut username_field = "username".to_string();
         let mut timeout = Duration::from_secs(30);
         while let Some(arg) = args.next()? {
-            if common.handle(&arg, &mut args, "ensureadmin", HELP)? {
+            if common.handle(&arg, args, "ensureadmin", HELP)? {
                 continue;
             }
             match &arg {
@@ -269,6 +315,50 @@ mod tests {
         Options::parse(Args::from_iter(args.iter().copied()), &|k| {
             env.get(k).cloned()
         })
+        .map(|p| p.run().expect("options"))
+    }
+
+    /// Issue 9: `-u -dx` is the username `-dx` (an option's value is the next argument,
+    /// whatever it looks like), not `-u` without a value and the alias `x`. The runner computes
+    /// the needs with this parser, so it grants the `default` database the component connects
+    /// to. (Django's argparse would refuse the line: `-dx` looks like its `-d` option.)
+    #[test]
+    fn option_values_are_never_options_issue_9() {
+        let o = parse(&["-u", "-dx"], &[("DJANGO_ADMIN_PASSWORD", PW)]).unwrap();
+        assert_eq!(
+            (o.username.as_str(), o.common.database.as_str()),
+            ("-dx", "default")
+        );
+        let args = ["-u", "-dx"].map(String::from);
+        let env = |k: &str| (k == "DJANGO_ADMIN_PASSWORD").then(|| PW.to_string());
+        assert_eq!(needs(&args, &env).database.as_deref(), Some("default"));
+        // A value that looks like --password-file is -p's value: no file needed.
+        let args = ["-p", "--password-file", "-u", "x"].map(String::from);
+        assert!(needs(&args, &|_| None).files.is_empty());
+    }
+
+    #[test]
+    fn needs_the_password_file_from_flag_or_env() {
+        let env = |k: &str| (k == "DJANGO_ADMIN_PASSWORD_FILE").then(|| "/env/dir/pw".to_string());
+        let v = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let n = needs(&v(&["-u", "admin"]), &env);
+        assert_eq!(n.files, ["/env/dir/pw"]);
+        assert_eq!(n.database.as_deref(), Some("default"));
+        for name in PARSER_ENV {
+            assert!(n.env.contains(&name.to_string()));
+        }
+        assert!(n.output_dir.is_none() && n.nameservers.is_empty() && n.connect.is_empty());
+        // The flag wins over the variable.
+        assert_eq!(
+            needs(&v(&["-u", "a", "--password-file", "/flag/pw"]), &|_| None).files,
+            ["/flag/pw"]
+        );
+        // A bad command line: the variables only, so the component reports the same error.
+        let n = needs(&v(&["--bogus"]), &env);
+        assert_eq!(
+            (n.database, n.files.len(), n.env.len()),
+            (None, 0, PARSER_ENV.len())
+        );
     }
 
     const PW: &str = "Zebra-Quartz-91!";

@@ -30,12 +30,12 @@
 
 use crate::ddl_guard::{self, Seen};
 use crate::lock::PROGRESS;
-use crate::options::Options;
 use anyhow::Context;
 use djinit_cli::Log;
 use djinit_pg::conn::{Waiting, Watch};
 use djinit_pg::{Client, Config};
 use djinit_wait::Deadline;
+use lockedmigrate::options::Options;
 use std::io;
 use std::time::{Duration, Instant};
 

@@ -18,10 +18,10 @@
 //! older transactions to end (not a queue the application's queries join), and a concurrent
 //! index build cut short leaves an INVALID index behind.
 
-use crate::options::GuardOptions;
 use djinit_cli::{Failure, Log};
 use djinit_pg::{Client, Row};
 use djinit_wait::Kind;
+use lockedmigrate::options::GuardOptions;
 use std::cell::RefCell;
 use std::rc::Rc;
 use std::time::{Duration, Instant};

@@ -8,6 +8,7 @@
 //! so blocking waiters and a non-atomic migration deadlock (measured: 16 concurrent runs on the
 //! fixture, PostgreSQL 15, 40P01). A progress line naming the holder comes every [`PROGRESS`].
 
+use djinit_cli::log::round_ms;
 use djinit_cli::{Failure, Log};
 use djinit_pg::Client;
 use djinit_wait::Deadline;
@@ -36,10 +37,16 @@ pub fn acquire(
     }
     let start = Instant::now();
     let deadline = timeout.map(Deadline::after).unwrap_or_else(Deadline::never);
-    log.info(format!(
-        "waiting for advisory lock {id}, {}",
-        holder(client, id)?
-    ));
+    let who = holder(client, id)?;
+    log.event(
+        1,
+        format!("waiting for advisory lock {id}, {who}"),
+        &[
+            ("event", "lock_wait".into()),
+            ("lock_id", id.into()),
+            ("holder", who.into()),
+        ],
+    );
     let mut next_report = start + PROGRESS;
     loop {
         if !deadline.sleep(POLL) && !try_lock(client, &key)? {
@@ -53,19 +60,36 @@ pub fn acquire(
             )));
         }
         if try_lock(client, &key)? {
-            log.info(format!(
-                "advisory lock {id} taken after {:.1}s",
-                start.elapsed().as_secs_f64()
-            ));
+            log.event(
+                1,
+                format!(
+                    "advisory lock {id} taken after {:.1}s",
+                    start.elapsed().as_secs_f64()
+                ),
+                &[
+                    ("event", "lock_taken".into()),
+                    ("lock_id", id.into()),
+                    ("elapsed_s", round_ms(start.elapsed()).into()),
+                ],
+            );
             return Ok(());
         }
         if Instant::now() >= next_report {
             next_report += PROGRESS;
-            log.info(format!(
-                "still waiting for advisory lock {id} ({:.0}s), {}",
-                start.elapsed().as_secs_f64(),
-                holder(client, id)?
-            ));
+            let who = holder(client, id)?;
+            log.event(
+                1,
+                format!(
+                    "still waiting for advisory lock {id} ({:.0}s), {who}",
+                    start.elapsed().as_secs_f64()
+                ),
+                &[
+                    ("event", "lock_wait".into()),
+                    ("lock_id", id.into()),
+                    ("elapsed_s", round_ms(start.elapsed()).into()),
+                    ("holder", who.into()),
+                ],
+            );
         }
     }
 }

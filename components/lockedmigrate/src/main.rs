@@ -15,7 +15,6 @@ mod apply;
 mod connection;
 mod ddl_guard;
 mod lock;
-mod options;
 mod pooling;
 mod post_migrate;
 #[cfg(target_arch = "wasm32")]
@@ -30,7 +29,7 @@ use djinit_cli::print_line;
 use djinit_cli::{Failure, Log};
 use djinit_pg::{Client, Config};
 use djinit_wait::Kind;
-use options::Options;
+use lockedmigrate::options::Options;
 use pooling::Pooling;
 use std::collections::HashSet;
 use txn::{Protocol, Txn};
@@ -42,7 +41,10 @@ fn main() -> std::process::ExitCode {
 }
 
 fn run() -> anyhow::Result<()> {
-    let opts = Options::parse(djinit_cli::Args::from_env(), &|k| std::env::var(k).ok())?;
+    let env = |k: &str| std::env::var(k).ok();
+    let Some(opts) = Options::parse(djinit_cli::Args::from_env(), &env)?.or_print() else {
+        return Ok(());
+    };
     let log = Log::new(PROG, opts.common.verbosity);
     if opts.exec.is_some() {
         return Err(Failure::new(

@@ -1,8 +1,8 @@
 //! lockedmigrate's command line (compatible with django-kubernetes' `manage.py lockedmigrate`).
 
 use djinit_bundle::graph::Target;
-use djinit_cli::args::{Arg, Args, Common};
-use djinit_cli::UsageError;
+use djinit_cli::args::{Arg, Args, Common, Parsed};
+use djinit_cli::{Needs, UsageError};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -55,6 +55,7 @@ options:
   -d, --database ALIAS database alias: `default` reads DATABASE_URL, any other reads
                        DATABASE_URL_<ALIAS> (default: default)
   -v, --verbosity N    0 errors only, 1 progress (default), 2 details, 3 every statement
+      --log-format F   text (default) or json: one JSON object per line (env DJINIT_LOG_FORMAT)
   -h, --help           show this help
   -V, --version        show the version
 Each atomic migration and its django_migrations row commit in one transaction; a non-atomic
@@ -143,9 +144,52 @@ fn env_seconds(
     }
 }
 
+/// The zero-downtime guards' variables (defaults for the flags of the same name).
+pub const GUARD_ENV: [&str; 3] = [
+    "DJINIT_DDL_LOCK_TIMEOUT",
+    "DJINIT_DDL_RETRIES",
+    "DJINIT_CANCEL_BLOCKERS_AFTER",
+];
+
+/// The variables the parser reads.
+pub const PARSER_ENV: &[&str] = &[
+    djinit_bundle::DIR_VAR,
+    GUARD_ENV[0],
+    GUARD_ENV[1],
+    GUARD_ENV[2],
+];
+
+/// What `lockedmigrate ARGS` needs (see [`Options::needs`]).
+pub fn needs(args: &[String], env: &dyn Fn(&str) -> Option<String>) -> Needs {
+    Needs::of(
+        Options::parse(Args::from_iter(args), env),
+        PARSER_ENV,
+        |o| o.needs(),
+    )
+}
+
 impl Options {
+    /// The database, the bundle directory (read-only; none with `--exec` and no bundle) and
+    /// the variable naming it. Nothing writable, no UDP. (`--exec`'s CMD runs natively on the
+    /// host, outside the sandbox; the runner starts it.)
+    pub fn needs(&self) -> Needs {
+        Needs {
+            database: Some(self.common.database.clone()),
+            env: PARSER_ENV.iter().map(|v| v.to_string()).collect(),
+            bundle: self.bundle.clone(),
+            ..Needs::default()
+        }
+    }
+
     pub fn parse(
-        mut args: Args,
+        args: Args,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Parsed<Options>, UsageError> {
+        args.parse(|args| Self::parse_args(args, env))
+    }
+
+    fn parse_args(
+        args: &mut Args,
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Options, UsageError> {
         let mut o = Options {
@@ -164,21 +208,21 @@ impl Options {
             migration_name: None,
             guard: GuardOptions::default(),
         };
-        if let Some(t) = env_seconds(env, "DJINIT_DDL_LOCK_TIMEOUT")? {
+        if let Some(t) = env_seconds(env, GUARD_ENV[0])? {
             o.guard.lock_timeout = Some(t).filter(|t| !t.is_zero());
         }
-        if let Some(n) = env("DJINIT_DDL_RETRIES").filter(|v| !v.trim().is_empty()) {
+        if let Some(n) = env(GUARD_ENV[1]).filter(|v| !v.trim().is_empty()) {
             o.guard.retries = n
                 .trim()
                 .parse()
                 .map_err(|_| UsageError(format!("DJINIT_DDL_RETRIES: not a count: {n:?}")))?;
         }
-        if let Some(t) = env_seconds(env, "DJINIT_CANCEL_BLOCKERS_AFTER")? {
+        if let Some(t) = env_seconds(env, GUARD_ENV[2])? {
             o.guard.cancel_after = Some(t);
         }
         let mut bundle = None;
         while let Some(arg) = args.next()? {
-            if o.common.handle(&arg, &mut args, "lockedmigrate", HELP)? {
+            if o.common.handle(&arg, args, "lockedmigrate", HELP)? {
                 continue;
             }
             match &arg {
@@ -224,9 +268,7 @@ impl Options {
                 Arg::Short(_) | Arg::Long(_) | Arg::Value(_) => return Err(arg.unexpected()),
             }
         }
-        o.bundle = bundle
-            .or_else(|| env("DJINIT_MIGRATIONS").filter(|v| !v.is_empty()))
-            .map(PathBuf::from);
+        o.bundle = djinit_bundle::dir(bundle, env);
         if o.bundle.is_none() && o.exec.is_none() {
             return Err(UsageError(
                 "no migration bundle: pass --bundle DIR or set DJINIT_MIGRATIONS".into(),
@@ -259,9 +301,13 @@ mod tests {
     use super::*;
 
     fn parse(a: &[&str]) -> Result<Options, UsageError> {
-        Options::parse(Args::from_iter(a.iter().copied()), &|k| {
+        parse_env(a, &|k| {
             (k == "DJINIT_MIGRATIONS").then(|| "/env".to_string())
         })
+    }
+
+    fn parse_env(a: &[&str], env: &dyn Fn(&str) -> Option<String>) -> Result<Options, UsageError> {
+        Options::parse(Args::from_iter(a.iter().copied()), env).map(|p| p.run().expect("options"))
     }
 
     #[test]
@@ -297,12 +343,8 @@ mod tests {
         assert!(parse(&["--prune"]).is_err());
         assert!(parse(&["a", "b", "c"]).is_err());
         assert!(parse(&["-L", "x"]).is_err());
-        assert!(Options::parse(Args::from_iter(Vec::<String>::new()), &|_| None).is_err());
-        let o = Options::parse(
-            Args::from_iter(["-L", "5", "--exec", "--", "python", "-v"]),
-            &|_| None,
-        )
-        .unwrap();
+        assert!(parse_env(&[], &|_| None).is_err());
+        let o = parse_env(&["-L", "5", "--exec", "--", "python", "-v"], &|_| None).unwrap();
         assert_eq!(o.exec, Some(vec!["python".to_string(), "-v".to_string()]));
         assert_eq!(o.bundle, None);
         assert!(parse(&["--exec"]).is_err());
@@ -339,16 +381,35 @@ mod tests {
             "DJINIT_CANCEL_BLOCKERS_AFTER" => Some("4".to_string()),
             _ => None,
         };
-        let o = Options::parse(Args::from_iter(Vec::<String>::new()), &env).unwrap();
+        let o = parse_env(&[], &env).unwrap();
         assert_eq!(o.guard.lock_timeout, Some(Duration::from_millis(500)));
         assert_eq!(o.guard.retries, 1);
         assert_eq!(o.guard.cancel_after, Some(Duration::from_secs(4)));
         // Flags win over the environment.
-        let o = Options::parse(Args::from_iter(["--ddl-retries", "9"]), &env).unwrap();
+        let o = parse_env(&["--ddl-retries", "9"], &env).unwrap();
         assert_eq!(o.guard.retries, 9);
         assert!(parse(&["--ddl-retries", "x"]).is_err());
         assert!(parse(&["--ddl-lock-timeout", "-1"]).is_err());
         let bad = |k: &str| (k == "DJINIT_DDL_LOCK_TIMEOUT").then(|| "soon".to_string());
-        assert!(Options::parse(Args::from_iter(["--bundle", "/b"]), &bad).is_err());
+        assert!(parse_env(&["--bundle", "/b"], &bad).is_err());
+    }
+
+    #[test]
+    fn needs_bundle_from_flag_or_env_read_only() {
+        let env = |k: &str| (k == "DJINIT_MIGRATIONS").then(|| "/env/b".to_string());
+        let v = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(needs(&v(&[]), &env).bundle, Some(PathBuf::from("/env/b")));
+        assert_eq!(
+            needs(&v(&["--bundle", "/f"]), &env).bundle,
+            Some(PathBuf::from("/f"))
+        );
+        let n = needs(&v(&["--bundle=/g", "-d", "x"]), &env);
+        assert_eq!(n.bundle, Some(PathBuf::from("/g")));
+        assert_eq!(n.database.as_deref(), Some("x"));
+        assert_eq!(n.env, PARSER_ENV);
+        assert_eq!(n.env[0], "DJINIT_MIGRATIONS");
+        // `--exec` without a bundle: the database only; `-d` after `--exec` is CMD's.
+        let n = needs(&v(&["--exec", "--", "manage.py", "-d", "y"]), &|_| None);
+        assert_eq!((n.bundle, n.database.as_deref()), (None, Some("default")));
     }
 }

@@ -26,11 +26,11 @@
 //! Cost: one extra connection and 1 + 3×[`ROUNDS`] short statements (about 2 ms on a local
 //! server), only for runs that apply (not `--plan`/`--check`).
 
-use crate::options::Options;
 use anyhow::Context;
 use djinit_cli::Log;
 use djinit_pg::{Client, Config};
 use djinit_wait::Deadline;
+use lockedmigrate::options::Options;
 
 /// Probe rounds. Each is decisive by itself in a quiet pool; four make a wrong "session" verdict
 /// need four coinciding races.

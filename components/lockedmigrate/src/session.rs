@@ -2,12 +2,12 @@
 //! lock through this component, runs something natively, and releases it
 //! (`djinit lockedmigrate --exec -- CMD`). The session lives in this instance between the calls.
 
-use crate::options::Options;
 use crate::pooling::{self, Pooling};
 use crate::{connection, lock};
 use djinit_cli::Log;
 use djinit_pg::{Client, Config};
 use djinit_wait::Deadline;
+use lockedmigrate::options::Options;
 use std::cell::RefCell;
 use std::time::Duration;
 
@@ -45,9 +45,12 @@ fn acquire(args: Vec<String>) -> anyhow::Result<String> {
     if !args.iter().any(|a| a == "--exec") {
         args.extend(["--exec", "--", "host"].map(String::from));
     }
-    let opts = Options::parse(djinit_cli::Args::from_iter(args), &|k| {
-        std::env::var(k).ok()
-    })?;
+    let env = |k: &str| std::env::var(k).ok();
+    let Some(opts) = Options::parse(djinit_cli::Args::from_iter(args), &env)?.run() else {
+        return Err(
+            djinit_cli::UsageError("--help and --version do not take a lock".into()).into(),
+        );
+    };
     let log = Log::new("lockedmigrate", opts.common.verbosity);
     let mut cfg = Config::from_process_env(&opts.common.database)?;
     cfg.application_name

@@ -21,12 +21,12 @@
 use crate::connection::Watcher;
 use crate::ddl_guard::Seen;
 use crate::lock;
-use crate::options::GuardOptions;
 use djinit_bundle::Migration;
 use djinit_cli::{Failure, Log};
 use djinit_pg::{Client, Config};
 use djinit_wait::Deadline;
 use djinit_wait::Kind;
+use lockedmigrate::options::GuardOptions;
 use std::time::{Duration, Instant};
 
 #[derive(Debug, Clone, PartialEq, Eq)]

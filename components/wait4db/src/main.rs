@@ -6,22 +6,23 @@
 //! Run it: `djinit wait4db -t 60` (see README), or `wasmtime run -S inherit-network
 //! -S allow-ip-name-lookup --env DATABASE_URL wait4db.wasm`.
 
-mod options;
-
 use anyhow::Context;
 use djinit_bundle::wait::NotMigrated;
 use djinit_cli::Log;
 use djinit_pg::{Client, Config};
 use djinit_wait::{wait_stable, Deadline};
-use options::Options;
 use std::time::Duration;
+use wait4db::Options;
 
 fn main() -> std::process::ExitCode {
     djinit_cli::main("wait4db", djinit_bundle::classify, run)
 }
 
 fn run() -> anyhow::Result<()> {
-    let opts = Options::parse(djinit_cli::Args::from_env())?;
+    let env = |k: &str| std::env::var(k).ok();
+    let Some(opts) = Options::parse(djinit_cli::Args::from_env(), &env)?.or_print() else {
+        return Ok(());
+    };
     let log = Log::new("wait4db", opts.common.verbosity);
     let mut cfg = Config::from_process_env(&opts.common.database)?;
     cfg.application_name
@@ -35,18 +36,10 @@ fn run() -> anyhow::Result<()> {
     ));
     // --migrated: the bundle is read once, before waiting (66 missing, 65 invalid).
     let bundle = if opts.migrated {
-        let dir = opts
-            .bundle
-            .clone()
-            .or_else(|| {
-                std::env::var("DJINIT_MIGRATIONS")
-                    .ok()
-                    .filter(|v| !v.is_empty())
-            })
-            .ok_or_else(|| {
-                djinit_cli::UsageError("--migrated needs --bundle DIR or DJINIT_MIGRATIONS".into())
-            })?;
-        Some(djinit_bundle::Bundle::load(std::path::Path::new(&dir))?)
+        let dir = opts.bundle.as_deref().ok_or_else(|| {
+            djinit_cli::UsageError("--migrated needs --bundle DIR or DJINIT_MIGRATIONS".into())
+        })?;
+        Some(djinit_bundle::Bundle::load(dir)?)
     } else {
         None
     };

@@ -1,7 +1,8 @@
 //! wait4db's command line (compatible with django-kubernetes' `manage.py wait4db`).
 
-use djinit_cli::args::{Arg, Args, Common};
-use djinit_cli::UsageError;
+use djinit_cli::args::{Arg, Args, Common, Parsed};
+use djinit_cli::{Needs, UsageError};
+use std::path::PathBuf;
 use std::time::Duration;
 
 pub const HELP: &str = "\
@@ -20,6 +21,7 @@ options:
   -d, --database ALIAS database alias: `default` reads DATABASE_URL, any other reads
                        DATABASE_URL_<ALIAS> (default: default)
   -v, --verbosity N    0 errors only, 1 progress (default), 2 settings, 3 every probe
+      --log-format F   text (default) or json: one JSON object per line (env DJINIT_LOG_FORMAT)
   -h, --help           show this help
   -V, --version        show the version
 Seconds may be fractional (-i 0.1). Django's --settings, --pythonpath, --traceback, --no-color,
@@ -39,12 +41,50 @@ pub struct Options {
     pub interval: Duration,
     /// `--migrated`: also require every migration of the bundle to be recorded.
     pub migrated: bool,
-    /// `--bundle DIR` (default `$DJINIT_MIGRATIONS`, resolved by the caller).
-    pub bundle: Option<String>,
+    /// `--bundle DIR`, else `$DJINIT_MIGRATIONS` ([`djinit_bundle::dir`]); used with
+    /// `--migrated` only.
+    pub bundle: Option<PathBuf>,
+}
+
+/// The variables the parser reads.
+pub const PARSER_ENV: &[&str] = &[djinit_bundle::DIR_VAR];
+
+/// What `wait4db ARGS` needs (see [`Options::needs`]).
+pub fn needs(args: &[String], env: &dyn Fn(&str) -> Option<String>) -> Needs {
+    Needs::of(
+        Options::parse(Args::from_iter(args), env),
+        PARSER_ENV,
+        |o| o.needs(),
+    )
 }
 
 impl Options {
-    pub fn parse(mut args: Args) -> Result<Options, UsageError> {
+    /// The database; with `--migrated` also the bundle directory (read-only) and the variable
+    /// naming it. Nothing else: no other files, no UDP.
+    pub fn needs(&self) -> Needs {
+        let mut n = Needs {
+            database: Some(self.common.database.clone()),
+            ..Needs::default()
+        };
+        if self.migrated {
+            n.env.push(djinit_bundle::DIR_VAR.into());
+            n.bundle = self.bundle.clone();
+        }
+        n
+    }
+
+    pub fn parse(
+        args: Args,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Parsed<Options>, UsageError> {
+        args.parse(|args| Self::parse_args(args, env))
+    }
+
+    fn parse_args(
+        args: &mut Args,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Options, UsageError> {
+        let mut bundle = None;
         let mut o = Options {
             common: Common::default(),
             timeout: Duration::from_secs(180),
@@ -54,7 +94,7 @@ impl Options {
             bundle: None,
         };
         while let Some(arg) = args.next()? {
-            if o.common.handle(&arg, &mut args, "wait4db", HELP)? {
+            if o.common.handle(&arg, args, "wait4db", HELP)? {
                 continue;
             }
             match &arg {
@@ -62,10 +102,11 @@ impl Options {
                 a if a.is('s', "stable") => o.stable = args.seconds()?,
                 a if a.is('i', "interval") => o.interval = args.seconds()?,
                 a if a.is_long("migrated") => o.migrated = true,
-                a if a.is_long("bundle") => o.bundle = Some(args.value()?),
+                a if a.is_long("bundle") => bundle = Some(args.value()?),
                 Arg::Short(_) | Arg::Long(_) | Arg::Value(_) => return Err(arg.unexpected()),
             }
         }
+        o.bundle = djinit_bundle::dir(bundle, env);
         Ok(o)
     }
 }
@@ -74,9 +115,14 @@ impl Options {
 mod tests {
     use super::*;
 
+    fn parse(a: &[&str]) -> Result<Options, UsageError> {
+        let env = |k: &str| (k == "DJINIT_MIGRATIONS").then(|| "/env/b".to_string());
+        Options::parse(Args::from_iter(a), &env).map(|p| p.run().expect("options"))
+    }
+
     #[test]
     fn defaults_match_the_python_command() {
-        let o = Options::parse(Args::from_iter(Vec::<String>::new())).unwrap();
+        let o = parse(&[]).unwrap();
         assert_eq!(o.timeout, Duration::from_secs(180));
         assert_eq!(o.stable, Duration::from_secs(5));
         assert_eq!(o.interval, Duration::from_secs(1));
@@ -85,21 +131,34 @@ mod tests {
 
     #[test]
     fn flags() {
-        let o = Options::parse(Args::from_iter([
-            "-t",
-            "30",
-            "--stable=0",
-            "-i0.1",
-            "-d",
-            "replica",
-        ]))
-        .unwrap();
+        let o = parse(&["-t", "30", "--stable=0", "-i0.1", "-d", "replica"]).unwrap();
         assert_eq!(o.timeout, Duration::from_secs(30));
         assert_eq!(o.stable, Duration::ZERO);
         assert_eq!(o.interval, Duration::from_millis(100));
         assert_eq!(o.common.database, "replica");
-        assert!(Options::parse(Args::from_iter(["--bogus"])).is_err());
-        assert!(Options::parse(Args::from_iter(["extra"])).is_err());
-        assert!(Options::parse(Args::from_iter(["-t", "-5"])).is_err());
+        assert!(parse(&["--bogus"]).is_err());
+        assert!(parse(&["extra"]).is_err());
+        assert!(parse(&["-t", "-5"]).is_err());
+    }
+
+    #[test]
+    fn needs_the_bundle_only_with_migrated() {
+        let env = |k: &str| (k == "DJINIT_MIGRATIONS").then(|| "/env/b".to_string());
+        let v = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let n = needs(&v(&["-dreplica"]), &env);
+        assert_eq!(n.database.as_deref(), Some("replica"));
+        assert_eq!((n.bundle, n.env), (None, vec![]));
+        let n = needs(&v(&["--migrated"]), &env);
+        assert_eq!(n.bundle, Some(PathBuf::from("/env/b")));
+        assert_eq!(n.env, ["DJINIT_MIGRATIONS"]);
+        let n = needs(&v(&["--migrated", "--bundle=/f"]), &env);
+        assert_eq!(n.bundle, Some(PathBuf::from("/f")));
+        // Help: nothing; a bad command line: what the parser reads, no database.
+        assert_eq!(needs(&v(&["--help"]), &env), Needs::default());
+        let n = needs(&v(&["--bogus", "-d", "x"]), &env);
+        assert_eq!(
+            (n.database, n.env),
+            (None, vec!["DJINIT_MIGRATIONS".into()])
+        );
     }
 }

@@ -5,28 +5,6 @@ use djinit_pg::config::{self, Config};
 
 use crate::policy::{EnvView, Grants, Target};
 
-/// The database alias in a command's arguments, as `djinit_cli::args::Common` reads it:
-/// `-d X`, `-dX`, `--database X`, `--database=X`; the last one wins; `default` when absent.
-/// Arguments after `--` are not options.
-pub fn alias(args: &[String]) -> String {
-    let mut alias = "default".to_string();
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        if a == "--" {
-            break;
-        } else if a == "-d" || a == "--database" {
-            if let Some(v) = it.next() {
-                alias = v.clone();
-            }
-        } else if let Some(v) = a.strip_prefix("--database=") {
-            alias = v.to_string();
-        } else if let Some(v) = a.strip_prefix("-d").filter(|_| !a.starts_with("--")) {
-            alias = v.trim_start_matches('=').to_string();
-        }
-    }
-    alias
-}
-
 /// The environment variables of database `alias` and outbound TCP to every host its
 /// configuration lists (all of them: libpq semantics try each in turn). An invalid alias or an
 /// unusable configuration grants the variables only, so the command can report the problem.
@@ -70,21 +48,6 @@ pub fn tls_files(cfg: &Config) -> Vec<String> {
 mod tests {
     use super::*;
     use crate::policy::EnvGrant;
-
-    fn a(args: &[&str]) -> String {
-        alias(&args.iter().map(|s| s.to_string()).collect::<Vec<_>>())
-    }
-
-    #[test]
-    fn alias_forms() {
-        assert_eq!(a(&[]), "default");
-        assert_eq!(a(&["-t", "5", "-d", "replica"]), "replica");
-        assert_eq!(a(&["-dreplica"]), "replica");
-        assert_eq!(a(&["--database=other"]), "other");
-        assert_eq!(a(&["--database", "x", "-d", "y"]), "y");
-        assert_eq!(a(&["--", "-d", "x"]), "default");
-        assert_eq!(a(&["--debug"]), "default");
-    }
 
     #[test]
     fn grants_follow_the_alias_configuration() {

@@ -1,46 +1,298 @@
-//! The per-command policy table: what each embedded command is granted by default.
+//! The command table: the embedded commands, and what each is granted.
 //!
-//! One module per command, each exporting `COMMAND`. Adding a command:
+//! What a command may touch is computed by the command's own code: each command library exports
+//! a pure `needs(args, env) -> djinit_cli::Needs` that parses the command line with the very
+//! parser the component runs (`djinit_cli::args`, which never prints or exits) and says which
+//! database alias, bundle directory, files, output directory, nameservers and peers it will use.
+//! [`grants`] is the one place that turns needs into [`Grants`]; nothing in this module scans
+//! arguments, so the runner and the component cannot disagree on what a command line means
+//! (issue 9: `ensureadmin -u -dx` is the username `-dx`, not the alias `x`).
 //!
-//! 1. write `commands/<name>.rs` with `pub const COMMAND: Command = Command { name, summary,
-//!    grants }` (see `wait4db.rs`: database environment variables and TCP to the database);
-//! 2. add `mod <name>;` and `<name>::COMMAND` to [`ALL`] below.
+//! Why library `needs()` and not needs exported through WIT (the runner would instantiate the
+//! component with nothing granted and call an export `needs(args, env)` before the real run):
+//! the WIT way would let any third-party component declare its needs, but (1) it costs a second
+//! instantiation per run (measured start-up of an embedded command is ~40 ms of which
+//! instantiation is most; a second one would nearly double it), (2) the runner would be granting
+//! what untrusted code asks for — for djinit's own commands the policy is part of the runner,
+//! reviewed with it, and a component cannot widen it — and (3) a `djinit run FILE` component is
+//! granted only what the runner's options say anyway, so third-party components gain nothing
+//! they need. The cost of the library way: the runner links the command libraries (their
+//! parsers, natively; the PostgreSQL client it already linked for the alias's settings).
 //!
-//! Helpers for what several commands share live in [`database`] (the database alias from
-//! `-d/--database`, its environment variables and TCP targets). A command embedded without an
-//! entry here runs with nothing granted but the runner options.
+//! Adding a command: a crate in `components/<name>` with a library exporting `needs` and a
+//! binary, its name in `components.txt` (the list `just build` compiles), and an entry in [`ALL`].
+//! A command embedded without an entry here runs with nothing granted but the runner options.
 //!
-//! A policy is computed from the command's arguments and the environment the component will see
-//! (`--env` values over the host's). It never fails: a bad or missing setting just grants less,
-//! and the component itself reports the problem with its usual message and exit code.
+//! A policy never fails: a bad command line grants only the variables the command's parser reads
+//! (the component then reports the problem with its usual message and exit code), and a bad or
+//! missing database setting grants its variables only.
 
-mod checkmigrations;
 pub mod database;
-mod dns_discover;
-mod ensureadmin;
-mod lockedmigrate;
-mod wait4db;
 
-use crate::policy::{EnvView, Grants};
+use std::path::Path;
 
-/// One command's default grants.
+use djinit_cli::{Needs, Peer};
+
+use crate::policy::{DirGrant, EnvView, Grants, Target};
+
+/// What a command needs for `args` in environment `env` (the command library's `needs`).
+pub type NeedsFn = fn(args: &[String], env: &dyn Fn(&str) -> Option<String>) -> Needs;
+
+/// One embedded command.
 pub struct Command {
     pub name: &'static str,
     /// One line for `djinit --help`.
     pub summary: &'static str,
-    /// What the command may use when run with `args` in environment `env`.
-    pub grants: fn(args: &[String], env: &EnvView) -> Grants,
+    pub needs: NeedsFn,
 }
 
 /// Every command with a policy.
 pub const ALL: &[Command] = &[
-    wait4db::COMMAND,
-    dns_discover::COMMAND,
-    ensureadmin::COMMAND,
-    lockedmigrate::COMMAND,
-    checkmigrations::COMMAND,
+    Command {
+        name: "wait4db",
+        summary: "wait until the database accepts connections (-t SECS, -d ALIAS)",
+        needs: wait4db::needs,
+    },
+    Command {
+        name: "dns-discover",
+        summary: "find memcached servers by DNS, print or keep a file current (--watch)",
+        needs: dns_discover::cli::needs,
+    },
+    Command {
+        name: "ensureadmin",
+        summary:
+            "make sure a Django superuser exists (-u USER, password from env/file/hash, --update)",
+        needs: ensureadmin::options::needs,
+    },
+    Command {
+        name: "lockedmigrate",
+        summary: "apply a migration bundle under an advisory lock (--bundle DIR, -L ID, --lock-timeout SECS)",
+        needs: lockedmigrate::needs,
+    },
+    Command {
+        name: "checkmigrations",
+        summary:
+            "exit 0 when every migration of the bundle is applied, 1 when some are pending (--wait)",
+        needs: checkmigrations::needs,
+    },
 ];
 
 pub fn find(name: &str) -> Option<&'static Command> {
     ALL.iter().find(|c| c.name == name)
+}
+
+/// Where the host's resolver configuration is read from, for a command that wants it handed
+/// over ([`Needs::resolv_conf_var`]).
+const HOST_RESOLV_CONF: &str = "/etc/resolv.conf";
+
+impl Command {
+    /// The grants for running this command with `args` in the environment `env` will show it.
+    pub fn grants(&self, args: &[String], env: &EnvView) -> Grants {
+        let lookup = |k: &str| env.get(k);
+        let needs = (self.needs)(args, &lookup);
+        let Some(var) = needs.resolv_conf_var.filter(|v| env.get(v).is_none()) else {
+            return grants(&needs, env, Vec::new());
+        };
+        // The component reads no host file: hand /etc/resolv.conf over in the variable, and
+        // compute the needs again with it (its nameservers are the ones granted).
+        let text = std::fs::read_to_string(HOST_RESOLV_CONF).unwrap_or_default();
+        let with_conf = |k: &str| {
+            if k == var {
+                Some(text.clone())
+            } else {
+                env.get(k)
+            }
+        };
+        let needs = (self.needs)(args, &with_conf);
+        grants(&needs, env, vec![(var.to_string(), text.clone())])
+    }
+}
+
+/// The one translation from needs to grants: the database alias's variables, TCP to its hosts
+/// and its TLS files ([`database::grants`]); the variables the command reads; the bundle
+/// directory read-only at the same path; files read-only; the output directory read-write at the
+/// same path; UDP and TCP to the nameservers; TCP to the peers; `env_set` values computed here.
+pub fn grants(needs: &Needs, env: &EnvView, env_set: Vec<(String, String)>) -> Grants {
+    let mut g = match &needs.database {
+        Some(alias) => database::grants(alias, env),
+        None => Grants::default(),
+    };
+    g.env.extend(needs.env.iter().cloned());
+    let path = |p: &Path| p.to_string_lossy().into_owned();
+    g.dirs.extend(
+        needs
+            .bundle
+            .as_deref()
+            .map(|b| DirGrant::read_only(path(b), path(b))),
+    );
+    g.files.extend(needs.files.iter().cloned());
+    g.dirs.extend(needs.output_dir.as_deref().map(|d| DirGrant {
+        host: path(d),
+        guest: path(d),
+        writable: true,
+    }));
+    for ns in &needs.nameservers {
+        let t = Target {
+            host: ns.ip().to_string(),
+            port: ns.port(),
+        };
+        g.udp.push(t.clone());
+        g.tcp.push(t);
+    }
+    g.tcp.extend(needs.connect.iter().map(|p| match p {
+        Peer::Host(host, port) => Target {
+            host: host.clone(),
+            port: *port,
+        },
+        Peer::AnyHost(port) => Target::any_host(*port),
+    }));
+    g.env_set = env_set;
+    g.sigterm_is_shutdown = needs.sigterm_is_shutdown;
+    g
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::EnvGrant;
+
+    fn g(name: &str, args: &[&str], env: &[&str]) -> Grants {
+        let o: Vec<EnvGrant> = env.iter().map(|e| EnvGrant::parse(e).unwrap()).collect();
+        let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+        find(name)
+            .expect("command")
+            .grants(&args, &EnvView { overrides: &o })
+    }
+
+    fn t(host: &str, port: u16) -> Target {
+        Target {
+            host: host.into(),
+            port,
+        }
+    }
+
+    /// Issue 9: `ensureadmin -u -dx` connects to the default database (the username is `-dx`):
+    /// the runner grants that database, not alias `x`, because it asks the component's parser.
+    #[test]
+    fn ensureadmin_u_dx_grants_the_default_database_issue_9() {
+        let env = [
+            "DATABASE_URL=postgres://u@db-default:5433/app",
+            "DATABASE_URL_X=postgres://u@db-x:5434/app",
+            "DJANGO_ADMIN_PASSWORD=Zebra-Quartz-91!",
+        ];
+        let x = g("ensureadmin", &["-u", "-dx"], &env);
+        assert_eq!(x.tcp, [t("db-default", 5433)]);
+        assert!(x.env.contains(&"DATABASE_URL".to_string()));
+        assert!(!x.env.contains(&"DATABASE_URL_X".to_string()));
+        // `-d x` as an option does name alias x.
+        let x = g("ensureadmin", &["-u", "admin", "-dx"], &env);
+        assert_eq!(x.tcp, [t("db-x", 5434)]);
+    }
+
+    #[test]
+    fn database_commands_get_the_database_and_their_variables() {
+        let env = [
+            "DATABASE_URL_REPLICA=postgres://u:sekrit@db1:6000,db2/app",
+            "DJINIT_MIGRATIONS=/env/b",
+        ];
+        let x = g("wait4db", &["-t", "5", "-d", "replica"], &env);
+        assert_eq!(x.env, ["DATABASE_URL_REPLICA"]);
+        assert_eq!(x.tcp, [t("db1", 6000), t("db2", 5432)]);
+        assert!(x.dirs.is_empty() && x.udp.is_empty() && x.files.is_empty());
+        for name in ["lockedmigrate", "checkmigrations"] {
+            let x = g(name, &["--database=replica"], &env);
+            assert_eq!(
+                x.env,
+                ["DATABASE_URL_REPLICA", "DJINIT_MIGRATIONS"],
+                "{name}"
+            );
+            assert_eq!(x.dirs, [DirGrant::read_only("/env/b", "/env/b")], "{name}");
+        }
+        let x = g(
+            "wait4db",
+            &["--migrated", "--bundle", "/f", "-dreplica"],
+            &env,
+        );
+        assert_eq!(x.dirs, [DirGrant::read_only("/f", "/f")]);
+        // After `--`, nothing is an option (lockedmigrate --exec's CMD has its own -d).
+        let x = g(
+            "lockedmigrate",
+            &["--exec", "--", "manage.py", "-d", "replica"],
+            &env,
+        );
+        assert!(x.tcp.is_empty(), "{:?}", x.tcp);
+    }
+
+    #[test]
+    fn ensureadmin_gets_the_password_file_only() {
+        let env = [
+            "DATABASE_URL=postgres://u:sekrit@db:5433/app",
+            "DJANGO_ADMIN_PASSWORD_FILE=/env/dir/pw",
+        ];
+        let x = g("ensureadmin", &["-u", "admin"], &env);
+        assert_eq!(x.files, ["/env/dir/pw"]);
+        assert!(x.dirs.is_empty() && x.udp.is_empty());
+        assert!(x.env.contains(&"DJANGO_SUPERUSER_PASSWORD".to_string()));
+        let x = g(
+            "ensureadmin",
+            &["-u", "a", "--password-file", "/flag/pw"],
+            &env,
+        );
+        assert_eq!(x.files, ["/flag/pw"]);
+    }
+
+    #[test]
+    fn dns_discover_nameservers_probe_and_output() {
+        let x = g("dns-discover", &["memcached"], &[]);
+        assert!(x.tcp.is_empty() && x.udp.is_empty() && x.dirs.is_empty() && x.env_set.is_empty());
+        assert_eq!(x.env, ["DJANGO_CACHE_HOST", "DJINIT_RESOLV_CONF"]);
+        let x = g(
+            "dns-discover",
+            &["--srv", "_memcache._tcp.mc", "--probe"],
+            &["DJINIT_RESOLV_CONF=nameserver 10.96.0.10\n"],
+        );
+        assert_eq!(x.udp, [t("10.96.0.10", 53)]);
+        assert_eq!(x.tcp, [t("10.96.0.10", 53), Target::any_host(0)]);
+        assert!(x.env_set.is_empty(), "--env value wins");
+        let x = g("dns-discover", &["mc", "-o", "/run/mc/servers"], &[]);
+        assert_eq!(
+            x.dirs,
+            [DirGrant {
+                host: "/run/mc".into(),
+                guest: "/run/mc".into(),
+                writable: true
+            }]
+        );
+    }
+
+    #[test]
+    fn host_resolv_conf_is_handed_over() {
+        let x = g("dns-discover", &["--srv", "_m._tcp.mc"], &[]);
+        let (name, text) = &x.env_set[0];
+        assert_eq!(name, "DJINIT_RESOLV_CONF");
+        let host = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+        assert_eq!(*text, host);
+        let expected: Vec<Target> = dns_discover::resolv::ResolvConf::parse(&host)
+            .nameservers
+            .iter()
+            .map(|ns| t(&ns.ip().to_string(), ns.port()))
+            .collect();
+        assert_eq!(x.udp, expected);
+    }
+
+    #[test]
+    fn help_and_bad_flags_grant_no_network() {
+        for (name, args) in [
+            ("wait4db", &["--help"][..]),
+            ("dns-discover", &["--version"]),
+            ("dns-discover", &["mc", "--bogus"]),
+            ("lockedmigrate", &["--bogus", "-d", "x"]),
+        ] {
+            let x = g(name, args, &["DATABASE_URL_X=postgres://u@h/db"]);
+            assert!(
+                x.tcp.is_empty() && x.udp.is_empty() && x.dirs.is_empty(),
+                "{name} {args:?}"
+            );
+        }
+    }
 }

@@ -27,7 +27,7 @@ pub fn stories() -> Vec<Story> {
             title: "dns-discover --watch: following the pods",
             about: "A sidecar keeps a file current for the Django cache backend: rewritten \
                     atomically only when the list changes, each change logged; a failing lookup \
-                    keeps the last good list. SIGTERM stops it (exit 143).",
+                    keeps the last good list. SIGTERM, which every Pod stop sends, ends it normally (exit 0).",
             run: watch,
         },
     ]
@@ -122,8 +122,9 @@ fn watch(t: &mut Tour) {
     t.report(
         ID,
         expect(
-            143,
+            0,
             &[
+                "stopped by SIGTERM: normal shutdown",
                 "added 127.0.0.4:11211",
                 "removed 127.0.0.2:11211",
                 "keeping the last good list",

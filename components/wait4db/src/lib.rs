@@ -1,0 +1,5 @@
+//! `wait4db`'s command line and what it needs from its host; the waiting is in `main.rs`.
+
+pub mod options;
+
+pub use options::{needs, Options};

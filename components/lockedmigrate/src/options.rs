@@ -144,12 +144,19 @@ fn env_seconds(
     }
 }
 
-/// The variables the parser reads.
-pub const PARSER_ENV: &[&str] = &[
-    djinit_bundle::DIR_VAR,
+/// The zero-downtime guards' variables (defaults for the flags of the same name).
+pub const GUARD_ENV: [&str; 3] = [
     "DJINIT_DDL_LOCK_TIMEOUT",
     "DJINIT_DDL_RETRIES",
     "DJINIT_CANCEL_BLOCKERS_AFTER",
+];
+
+/// The variables the parser reads.
+pub const PARSER_ENV: &[&str] = &[
+    djinit_bundle::DIR_VAR,
+    GUARD_ENV[0],
+    GUARD_ENV[1],
+    GUARD_ENV[2],
 ];
 
 /// What `lockedmigrate ARGS` needs (see [`Options::needs`]).
@@ -202,16 +209,16 @@ impl Options {
             migration_name: None,
             guard: GuardOptions::default(),
         };
-        if let Some(t) = env_seconds(env, "DJINIT_DDL_LOCK_TIMEOUT")? {
+        if let Some(t) = env_seconds(env, GUARD_ENV[0])? {
             o.guard.lock_timeout = Some(t).filter(|t| !t.is_zero());
         }
-        if let Some(n) = env("DJINIT_DDL_RETRIES").filter(|v| !v.trim().is_empty()) {
+        if let Some(n) = env(GUARD_ENV[1]).filter(|v| !v.trim().is_empty()) {
             o.guard.retries = n
                 .trim()
                 .parse()
                 .map_err(|_| UsageError(format!("DJINIT_DDL_RETRIES: not a count: {n:?}")))?;
         }
-        if let Some(t) = env_seconds(env, "DJINIT_CANCEL_BLOCKERS_AFTER")? {
+        if let Some(t) = env_seconds(env, GUARD_ENV[2])? {
             o.guard.cancel_after = Some(t);
         }
         let mut bundle = None;

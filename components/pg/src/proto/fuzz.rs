@@ -108,8 +108,8 @@ fn binding(n: u8) -> Binding {
             1 => ChannelBindingMode::Prefer,
             _ => ChannelBindingMode::Require,
         },
-        tls: n % 2 == 0,
-        end_point: (n % 4 == 0).then(|| vec![7; 32]),
+        tls: n.is_multiple_of(2),
+        end_point: n.is_multiple_of(4).then(|| vec![7; 32]),
     }
 }
 

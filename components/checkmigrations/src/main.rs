@@ -6,6 +6,7 @@
 use checkmigrations::Options;
 use djinit_bundle::wait::{probe, NotMigrated};
 use djinit_bundle::Bundle;
+use djinit_cli::CommandLine;
 use djinit_cli::{Failure, Log};
 use djinit_pg::{Client, Config};
 use djinit_wait::{retry, Deadline, Kind};

@@ -1,7 +1,7 @@
 //! checkmigrations' command line (compatible with django-k8s' `manage.py checkmigrations`).
 
-use djinit_cli::args::{Arg, Args, Common, Parsed};
-use djinit_cli::{Needs, UsageError};
+use djinit_cli::args::{Arg, Args, Common};
+use djinit_cli::{CommandLine, Env, Needs, UsageError};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -43,19 +43,12 @@ pub struct Options {
 /// The variables the parser reads.
 pub const PARSER_ENV: &[&str] = &[djinit_bundle::DIR_VAR];
 
-/// What `checkmigrations ARGS` needs (see [`Options::needs`]).
-pub fn needs(args: &[String], env: &dyn Fn(&str) -> Option<String>) -> Needs {
-    Needs::of(
-        Options::parse(Args::from_iter(args), env),
-        PARSER_ENV,
-        |o| o.needs(),
-    )
-}
+impl CommandLine for Options {
+    const PARSER_ENV: &'static [&'static str] = PARSER_ENV;
 
-impl Options {
     /// The database, the bundle directory (read-only) and the variable naming it. Nothing
     /// writable, no UDP.
-    pub fn needs(&self) -> Needs {
+    fn needs(&self, _env: Env<'_>) -> Needs {
         Needs {
             database: Some(self.common.database.clone()),
             env: vec![djinit_bundle::DIR_VAR.into()],
@@ -64,17 +57,7 @@ impl Options {
         }
     }
 
-    pub fn parse(
-        args: Args,
-        env: &dyn Fn(&str) -> Option<String>,
-    ) -> Result<Parsed<Options>, UsageError> {
-        args.parse(|args| Self::parse_args(args, env))
-    }
-
-    fn parse_args(
-        args: &mut Args,
-        env: &dyn Fn(&str) -> Option<String>,
-    ) -> Result<Options, UsageError> {
+    fn parse_args(args: &mut Args, env: Env<'_>) -> Result<Options, UsageError> {
         let mut o = Options {
             common: Common::default(),
             bundle: PathBuf::new(),
@@ -110,6 +93,11 @@ impl Options {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The runner's entry for this command.
+    fn needs(args: &[String], env: Env<'_>) -> Needs {
+        Options::needs_of(args, env)
+    }
 
     #[test]
     fn defaults_and_flags() {

@@ -310,6 +310,40 @@ impl Common {
     }
 }
 
+/// The environment a command's parser reads (`env(name)`), as the command will see it.
+pub type Env<'a> = &'a dyn Fn(&str) -> Option<String>;
+
+/// A command's options: parsed purely from its command line and environment, and what running
+/// with them needs from the host. A command writes `parse_args` and `needs`; the rest — help and
+/// version ([`Args::parse`]), the needs of a command line that does not parse — is here once, and
+/// [`CommandLine::needs_of`] is what the djinit runner's command table holds for the command.
+pub trait CommandLine: Sized {
+    /// The variables the parser reads: granted even for a bad command line, so the command sees
+    /// what the host saw and reports the same usage error.
+    const PARSER_ENV: &'static [&'static str];
+
+    /// The command's parser over `args` ([`Common::handle`] first for every argument).
+    fn parse_args(args: &mut Args, env: Env<'_>) -> Result<Self, UsageError>;
+
+    /// What running with these options needs from the host, `env` being what the command sees.
+    fn needs(&self, env: Env<'_>) -> crate::Needs;
+
+    /// The options of `args`, or help or version.
+    fn parse(args: Args, env: Env<'_>) -> Result<Parsed<Self>, UsageError> {
+        args.parse(|args| Self::parse_args(args, env))
+    }
+
+    /// What `COMMAND args` needs: [`CommandLine::needs`] when the line parses, nothing for help
+    /// and version, only [`CommandLine::PARSER_ENV`] for a bad line.
+    fn needs_of(args: &[String], env: Env<'_>) -> crate::Needs {
+        crate::Needs::of(
+            Self::parse(Args::from_iter(args), env),
+            Self::PARSER_ENV,
+            |o| o.needs(env),
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -20,7 +20,7 @@ pub mod exit;
 pub mod log;
 pub mod needs;
 
-pub use args::{Args, Parsed, UsageError};
+pub use args::{Args, CommandLine, Env, Parsed, UsageError};
 pub use exit::{ExitCode, Failure};
 pub use log::Log;
 pub use needs::{Needs, Peer};

@@ -4,8 +4,8 @@
 use crate::discover::Target as Lookup;
 use crate::format::{self, Format};
 use crate::resolv::{self, parse_nameserver, ResolvConf};
-use djinit_cli::args::{Arg, Args, Common, Parsed};
-use djinit_cli::{Needs, Peer, UsageError};
+use djinit_cli::args::{Arg, Args, Common};
+use djinit_cli::{CommandLine, Env, Needs, Peer, UsageError};
 use std::net::SocketAddr;
 use std::path::Path;
 use std::path::PathBuf;
@@ -13,15 +13,6 @@ use std::time::Duration;
 
 /// The variables the command reads.
 pub const PARSER_ENV: &[&str] = &["DJANGO_CACHE_HOST", resolv::ENV_VAR];
-
-/// What `dns-discover ARGS` needs (see [`Options::needs`]).
-pub fn needs(args: &[String], env: &dyn Fn(&str) -> Option<String>) -> Needs {
-    Needs::of(
-        Options::parse(Args::from_iter(args), env),
-        PARSER_ENV,
-        |o| o.needs(env),
-    )
-}
 
 pub const HELP: &str = "\
 Usage: dns-discover [OPTIONS] [HOST]
@@ -85,19 +76,10 @@ pub struct Options {
     pub watch: bool,
 }
 
-impl Options {
-    /// Parse `args`; `env` supplies `DJANGO_CACHE_HOST` when HOST is not given.
-    pub fn parse(
-        args: Args,
-        env: &dyn Fn(&str) -> Option<String>,
-    ) -> Result<Parsed<Options>, UsageError> {
-        args.parse(|args| Self::parse_args(args, env))
-    }
+impl CommandLine for Options {
+    const PARSER_ENV: &'static [&'static str] = PARSER_ENV;
 
-    fn parse_args(
-        args: &mut Args,
-        env: &dyn Fn(&str) -> Option<String>,
-    ) -> Result<Options, UsageError> {
+    fn parse_args(args: &mut Args, env: Env<'_>) -> Result<Options, UsageError> {
         let mut o = Options {
             common: Common::default(),
             host: None,
@@ -200,7 +182,7 @@ impl Options {
     ///   too, so any address and port (the weakest grant).
     /// * `--output FILE`: FILE's directory, writable (`.FILE.tmp` is written there and renamed
     ///   over FILE). Nothing else.
-    pub fn needs(&self, env: &dyn Fn(&str) -> Option<String>) -> Needs {
+    fn needs(&self, env: Env<'_>) -> Needs {
         let mut n = Needs {
             env: PARSER_ENV.iter().map(|v| v.to_string()).collect(),
             sigterm_is_shutdown: self.watch,
@@ -235,7 +217,9 @@ impl Options {
         }
         n
     }
+}
 
+impl Options {
     /// Whether the built-in DNS client (UDP/TCP to nameservers) is used rather than the host
     /// resolver.
     pub fn uses_dns_client(&self) -> bool {
@@ -246,6 +230,11 @@ impl Options {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The runner's entry for this command.
+    fn needs(args: &[String], env: Env<'_>) -> Needs {
+        Options::needs_of(args, env)
+    }
 
     fn parse(a: &[&str], env: Option<&str>) -> Result<Options, UsageError> {
         let env = env.map(str::to_string);

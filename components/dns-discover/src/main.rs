@@ -1,5 +1,6 @@
 //! `dns-discover`: see `dns_discover::cli::HELP`.
 
+use djinit_cli::CommandLine;
 use djinit_cli::{Args, Log};
 use std::process::ExitCode;
 

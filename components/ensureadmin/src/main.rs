@@ -7,6 +7,7 @@
 //! Run it: `djinit ensureadmin` (see README), or `wasmtime run -S inherit-network
 //! -S allow-ip-name-lookup --env DATABASE_URL --env DJANGO_ADMIN_USERNAME ... ensureadmin.wasm`.
 
+use djinit_cli::CommandLine;
 use djinit_cli::{Failure, Log};
 use djinit_pg::config::Secret;
 use djinit_pg::{Client, Config};

@@ -3,8 +3,8 @@
 //! own `DJANGO_SUPERUSER_*` (what `createsuperuser --noinput` reads), field by field.
 
 use crate::hash::{DEFAULT_ITERATIONS, ITERATIONS_FACTOR, MAX_ITERATIONS};
-use djinit_cli::args::{Arg, Args, Common, Parsed};
-use djinit_cli::{Needs, UsageError};
+use djinit_cli::args::{Arg, Args, Common};
+use djinit_cli::{CommandLine, Env, Needs, UsageError};
 use djinit_pg::config::Secret;
 use std::time::Duration;
 
@@ -127,20 +127,13 @@ pub const PARSER_ENV: &[&str] = &[
     "DJANGO_SUPERUSER_EMAIL",
 ];
 
-/// What `ensureadmin ARGS` needs (see [`Options::needs`]).
-pub fn needs(args: &[String], env: &dyn Fn(&str) -> Option<String>) -> Needs {
-    Needs::of(
-        Options::parse(Args::from_iter(args), env),
-        PARSER_ENV,
-        |o| o.needs(),
-    )
-}
+impl CommandLine for Options {
+    const PARSER_ENV: &'static [&'static str] = PARSER_ENV;
 
-impl Options {
     /// The database, the variables of [`PARSER_ENV`], and the password file when the password
     /// comes from one (`--password-file PATH`, else `$DJANGO_ADMIN_PASSWORD_FILE`), read-only.
     /// No UDP, nothing writable.
-    pub fn needs(&self) -> Needs {
+    fn needs(&self, _env: Env<'_>) -> Needs {
         Needs {
             database: Some(self.common.database.clone()),
             env: PARSER_ENV.iter().map(|v| v.to_string()).collect(),
@@ -152,18 +145,7 @@ impl Options {
         }
     }
 
-    /// Parse flags, falling back to the environment (`env(name)`; empty values count as unset).
-    pub fn parse(
-        args: Args,
-        env: &dyn Fn(&str) -> Option<String>,
-    ) -> Result<Parsed<Options>, UsageError> {
-        args.parse(|args| Self::parse_args(args, env))
-    }
-
-    fn parse_args(
-        args: &mut Args,
-        env: &dyn Fn(&str) -> Option<String>,
-    ) -> Result<Options, UsageError> {
+    fn parse_args(args: &mut Args, env: Env<'_>) -> Result<Options, UsageError> {
         let env = |k: &str| env(k).filter(|v| !v.is_empty());
         let mut common = Common::default();
         let (mut username, mut email) = (None, None);
@@ -305,6 +287,11 @@ impl Options {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The runner's entry for this command.
+    fn needs(args: &[String], env: Env<'_>) -> Needs {
+        Options::needs_of(args, env)
+    }
     use std::collections::HashMap;
 
     fn parse(args: &[&str], env: &[(&str, &str)]) -> Result<Options, UsageError> {

@@ -26,6 +26,7 @@ use anyhow::Context;
 use djinit_bundle::graph::{plan, Graph, Key, Planned, Target};
 use djinit_bundle::{state, Bundle, Migration};
 use djinit_cli::print_line;
+use djinit_cli::CommandLine;
 use djinit_cli::{Failure, Log};
 use djinit_pg::{Client, Config};
 use djinit_wait::Kind;

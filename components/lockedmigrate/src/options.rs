@@ -1,8 +1,8 @@
 //! lockedmigrate's command line (compatible with django-kubernetes' `manage.py lockedmigrate`).
 
 use djinit_bundle::graph::Target;
-use djinit_cli::args::{Arg, Args, Common, Parsed};
-use djinit_cli::{Needs, UsageError};
+use djinit_cli::args::{Arg, Args, Common};
+use djinit_cli::{CommandLine, Env, Needs, UsageError};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -159,20 +159,13 @@ pub const PARSER_ENV: &[&str] = &[
     GUARD_ENV[2],
 ];
 
-/// What `lockedmigrate ARGS` needs (see [`Options::needs`]).
-pub fn needs(args: &[String], env: &dyn Fn(&str) -> Option<String>) -> Needs {
-    Needs::of(
-        Options::parse(Args::from_iter(args), env),
-        PARSER_ENV,
-        |o| o.needs(),
-    )
-}
+impl CommandLine for Options {
+    const PARSER_ENV: &'static [&'static str] = PARSER_ENV;
 
-impl Options {
     /// The database, the bundle directory (read-only; none with `--exec` and no bundle) and
     /// the variable naming it. Nothing writable, no UDP. (`--exec`'s CMD runs natively on the
     /// host, outside the sandbox; the runner starts it.)
-    pub fn needs(&self) -> Needs {
+    fn needs(&self, _env: Env<'_>) -> Needs {
         Needs {
             database: Some(self.common.database.clone()),
             env: PARSER_ENV.iter().map(|v| v.to_string()).collect(),
@@ -182,17 +175,7 @@ impl Options {
         }
     }
 
-    pub fn parse(
-        args: Args,
-        env: &dyn Fn(&str) -> Option<String>,
-    ) -> Result<Parsed<Options>, UsageError> {
-        args.parse(|args| Self::parse_args(args, env))
-    }
-
-    fn parse_args(
-        args: &mut Args,
-        env: &dyn Fn(&str) -> Option<String>,
-    ) -> Result<Options, UsageError> {
+    fn parse_args(args: &mut Args, env: Env<'_>) -> Result<Options, UsageError> {
         let mut o = Options {
             common: Common::default(),
             lock_id: 1000,
@@ -285,7 +268,9 @@ impl Options {
         }
         Ok(o)
     }
+}
 
+impl Options {
     /// The target, as `migrate [app_label] [migration_name]` reads it.
     pub fn target(&self) -> Target {
         match (&self.app_label, &self.migration_name) {
@@ -300,6 +285,11 @@ impl Options {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The runner's entry for this command.
+    fn needs(args: &[String], env: Env<'_>) -> Needs {
+        Options::needs_of(args, env)
+    }
 
     fn parse(a: &[&str]) -> Result<Options, UsageError> {
         parse_env(a, &|k| {

@@ -4,6 +4,7 @@
 
 use crate::pooling::{self, Pooling};
 use crate::{connection, lock};
+use djinit_cli::CommandLine;
 use djinit_cli::Log;
 use djinit_pg::{Client, Config};
 use djinit_wait::Deadline;

@@ -2,4 +2,4 @@
 
 pub mod options;
 
-pub use options::{needs, Options};
+pub use options::Options;

@@ -8,6 +8,7 @@
 
 use anyhow::Context;
 use djinit_bundle::wait::NotMigrated;
+use djinit_cli::CommandLine;
 use djinit_cli::Log;
 use djinit_pg::{Client, Config};
 use djinit_wait::{wait_stable, Deadline};

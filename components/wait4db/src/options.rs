@@ -1,7 +1,7 @@
 //! wait4db's command line (compatible with django-kubernetes' `manage.py wait4db`).
 
-use djinit_cli::args::{Arg, Args, Common, Parsed};
-use djinit_cli::{Needs, UsageError};
+use djinit_cli::args::{Arg, Args, Common};
+use djinit_cli::{CommandLine, Env, Needs, UsageError};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -49,19 +49,12 @@ pub struct Options {
 /// The variables the parser reads.
 pub const PARSER_ENV: &[&str] = &[djinit_bundle::DIR_VAR];
 
-/// What `wait4db ARGS` needs (see [`Options::needs`]).
-pub fn needs(args: &[String], env: &dyn Fn(&str) -> Option<String>) -> Needs {
-    Needs::of(
-        Options::parse(Args::from_iter(args), env),
-        PARSER_ENV,
-        |o| o.needs(),
-    )
-}
+impl CommandLine for Options {
+    const PARSER_ENV: &'static [&'static str] = PARSER_ENV;
 
-impl Options {
     /// The database; with `--migrated` also the bundle directory (read-only) and the variable
     /// naming it. Nothing else: no other files, no UDP.
-    pub fn needs(&self) -> Needs {
+    fn needs(&self, _env: Env<'_>) -> Needs {
         let mut n = Needs {
             database: Some(self.common.database.clone()),
             ..Needs::default()
@@ -73,17 +66,7 @@ impl Options {
         n
     }
 
-    pub fn parse(
-        args: Args,
-        env: &dyn Fn(&str) -> Option<String>,
-    ) -> Result<Parsed<Options>, UsageError> {
-        args.parse(|args| Self::parse_args(args, env))
-    }
-
-    fn parse_args(
-        args: &mut Args,
-        env: &dyn Fn(&str) -> Option<String>,
-    ) -> Result<Options, UsageError> {
+    fn parse_args(args: &mut Args, env: Env<'_>) -> Result<Options, UsageError> {
         let mut bundle = None;
         let mut o = Options {
             common: Common::default(),
@@ -114,6 +97,11 @@ impl Options {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The runner's entry for this command.
+    fn needs(args: &[String], env: Env<'_>) -> Needs {
+        Options::needs_of(args, env)
+    }
 
     fn parse(a: &[&str]) -> Result<Options, UsageError> {
         let env = |k: &str| (k == "DJINIT_MIGRATIONS").then(|| "/env/b".to_string());

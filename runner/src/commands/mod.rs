@@ -32,7 +32,7 @@ pub mod database;
 
 use std::path::Path;
 
-use djinit_cli::{Needs, Peer};
+use djinit_cli::{CommandLine, Needs, Peer};
 
 use crate::exec::Run;
 use crate::grants::{DirGrant, Grants, Target};
@@ -67,33 +67,33 @@ pub const ALL: &[Command] = &[
     Command {
         name: "wait4db",
         summary: "wait until the database accepts connections (-t SECS, -d ALIAS)",
-        needs: wait4db::needs,
+        needs: <wait4db::Options as CommandLine>::needs_of,
         native: None,
     },
     Command {
         name: "dns-discover",
         summary: "find memcached servers by DNS, print or keep a file current (--watch)",
-        needs: dns_discover::cli::needs,
+        needs: <dns_discover::cli::Options as CommandLine>::needs_of,
         native: None,
     },
     Command {
         name: "ensureadmin",
         summary:
             "make sure a Django superuser exists (-u USER, password from env/file/hash, --update)",
-        needs: ensureadmin::options::needs,
+        needs: <ensureadmin::options::Options as CommandLine>::needs_of,
         native: None,
     },
     Command {
         name: "lockedmigrate",
         summary: "apply a migration bundle under an advisory lock (--bundle DIR, -L ID, --lock-timeout SECS)",
-        needs: lockedmigrate::needs,
+        needs: <lockedmigrate::Options as CommandLine>::needs_of,
         native: Some(crate::lock_exec::run),
     },
     Command {
         name: "checkmigrations",
         summary:
             "exit 0 when every migration of the bundle is applied, 1 when some are pending (--wait)",
-        needs: checkmigrations::needs,
+        needs: <checkmigrations::Options as CommandLine>::needs_of,
         native: None,
     },
 ];
@@ -275,12 +275,15 @@ mod tests {
         for name in ["lockedmigrate", "checkmigrations"] {
             let x = g(name, &["--database=replica"], &env);
             assert_eq!(
-                x.env,
+                x.env[..2],
                 ["DATABASE_URL_REPLICA", "DJINIT_MIGRATIONS"],
                 "{name}"
             );
             assert_eq!(x.dirs, [DirGrant::read_only("/env/b", "/env/b")], "{name}");
         }
+        // lockedmigrate's zero-downtime guards read their defaults from the environment too.
+        let x = g("lockedmigrate", &["-d", "replica"], &env);
+        assert_eq!(x.env[2..], lockedmigrate::options::GUARD_ENV);
         let x = g(
             "wait4db",
             &["--migrated", "--bundle", "/f", "-dreplica"],

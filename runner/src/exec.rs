@@ -232,7 +232,7 @@ pub(crate) fn load(engine: &Engine, source: &Source, label: &str) -> anyhow::Res
         Source::Embedded(packed) => {
             let bytes = packed.unpack().map_err(|e| {
                 Failure::new(
-                    ExitCode::Software,
+                    Kind::Internal,
                     format!("the embedded {label} component is corrupt ({e}): rebuild with `just build`"),
                 )
             })?;

@@ -108,8 +108,8 @@ fn binding(n: u8) -> Binding {
             1 => ChannelBindingMode::Prefer,
             _ => ChannelBindingMode::Require,
         },
-        tls: n % 2 == 0,
-        end_point: (n % 4 == 0).then(|| vec![7; 32]),
+        tls: n.is_multiple_of(2),
+        end_point: n.is_multiple_of(4).then(|| vec![7; 32]),
     }
 }
 
@@ -132,7 +132,7 @@ proptest! {
     ) {
         // An AuthenticationOk first lets most streams reach the collector.
         let mut stream = vec![b'R', 0, 0, 0, 8, 0, 0, 0, 0];
-        if b % 2 == 0 {
+        if b.is_multiple_of(2) {
             stream.clear();
         }
         for m in msgs {

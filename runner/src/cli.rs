@@ -10,7 +10,7 @@ use std::time::Duration;
 use djinit_cli::log::Format;
 use djinit_cli::{args::Arg, Args, UsageError};
 
-use crate::policy::{DirGrant, EnvGrant, Target};
+use crate::grants::{DirGrant, EnvGrant, Grants, Target};
 
 /// Default memory limit per component, MiB.
 pub const DEFAULT_MEMORY_MIB: u64 = 64;
@@ -46,6 +46,15 @@ impl Default for Options {
             timeout: None,
             log_format: None,
         }
+    }
+}
+
+impl Options {
+    /// Add what these options grant to `grants`.
+    pub fn grant(&self, grants: &mut Grants) {
+        grants.tcp.extend(self.allow_tcp.iter().cloned());
+        grants.udp.extend(self.allow_udp.iter().cloned());
+        grants.dirs.extend(self.dirs.iter().cloned());
     }
 }
 

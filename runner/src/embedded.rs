@@ -76,3 +76,104 @@ mod tests {
         .is_err());
     }
 }
+
+/// Each embedded component imports only what its world in `wit/commands.wit` lists: the worlds
+/// are a contract, not documentation (checked on the precompiled components this build embeds,
+/// through wasmtime's component type API).
+#[cfg(test)]
+mod world_tests {
+    use std::collections::{BTreeSet, HashMap};
+
+    /// `world NAME { include OTHER; import IFACE@VERSION; ... }` of a WIT file: each world's
+    /// imports with includes resolved, versions dropped.
+    fn worlds(wit: &str) -> HashMap<String, BTreeSet<String>> {
+        let mut direct: HashMap<String, (Vec<String>, BTreeSet<String>)> = HashMap::new();
+        let mut current: Option<String> = None;
+        for line in wit.lines().map(str::trim) {
+            let word = |prefix: &str| {
+                line.strip_prefix(prefix)
+                    .map(|r| r.trim_end_matches(['{', ';', ' ']).trim().to_string())
+            };
+            if let Some(name) = word("world ") {
+                direct.entry(name.clone()).or_default();
+                current = Some(name);
+            } else if line == "}" {
+                current = None;
+            } else if let Some(w) = current.as_ref() {
+                let entry = direct.get_mut(w).expect("world");
+                if let Some(inc) = word("include ") {
+                    entry.0.push(inc);
+                } else if let Some(import) = word("import ") {
+                    entry.1.insert(unversioned(&import));
+                }
+            }
+        }
+        fn resolve(
+            w: &str,
+            direct: &HashMap<String, (Vec<String>, BTreeSet<String>)>,
+        ) -> BTreeSet<String> {
+            let (includes, imports) = &direct[w];
+            let mut all = imports.clone();
+            for inc in includes {
+                all.extend(resolve(inc, direct));
+            }
+            all
+        }
+        direct
+            .keys()
+            .map(|w| (w.clone(), resolve(w, &direct)))
+            .collect()
+    }
+
+    fn unversioned(name: &str) -> String {
+        name.split('@').next().unwrap_or(name).to_string()
+    }
+
+    #[test]
+    fn components_import_only_their_world() {
+        assert!(
+            !super::is_empty(),
+            "this djinit build embeds no components: run `just build` before `cargo test -p djinit`"
+        );
+        let worlds = worlds(include_str!("../../wit/commands.wit"));
+        let engine = djinit_engine::engine().expect("engine");
+        let mut wrong = Vec::new();
+        for name in super::names() {
+            let world = worlds
+                .get(name)
+                .unwrap_or_else(|| panic!("wit/commands.wit has no world {name}"));
+            let bytes = super::get(name)
+                .unwrap()
+                .unpack()
+                .expect("embedded component decodes");
+            // SAFETY: this build's own precompiled components (see exec::load).
+            let component = unsafe { wasmtime::component::Component::deserialize(&engine, &bytes) }
+                .expect("embedded component loads");
+            let ty = component.component_type();
+            let imports: BTreeSet<String> = ty
+                .imports(&engine)
+                .map(|(import, _)| unversioned(import))
+                .collect();
+            let outside: Vec<&String> = imports.difference(world).collect();
+            if !outside.is_empty() {
+                wrong.push(format!("{name} imports {outside:?}"));
+            }
+        }
+        assert!(
+            wrong.is_empty(),
+            "outside their worlds in wit/commands.wit: {}",
+            wrong.join("; ")
+        );
+    }
+
+    #[test]
+    fn world_parser_resolves_includes() {
+        let w = worlds(
+            "world a {\n  import x:y/z@0.2.1;\n}\nworld b {\n  include a;\n  import x:y/w;\n}\n",
+        );
+        assert_eq!(
+            w["b"],
+            ["x:y/w", "x:y/z"].map(String::from).into_iter().collect()
+        );
+    }
+}

@@ -18,9 +18,12 @@ use wasmtime::{Engine, Precompiled, Store};
 use wasmtime_wasi::p2::bindings::Command;
 use wasmtime_wasi::{I32Exit, WasiCtx, WasiCtxView, WasiView};
 
+use crate::cli::Options;
+use crate::describe::wasm_error;
 use crate::files::FileMounts;
+use crate::grants::Grants;
 use crate::limits::MemoryLimit;
-use crate::policy::{self, Grants};
+use crate::policy::{self, EnvView};
 use crate::stop::Stopper;
 
 /// Where the component comes from.
@@ -42,6 +45,37 @@ pub struct Run {
     pub grants: Grants,
     pub memory_mib: u64,
     pub timeout: Option<Duration>,
+}
+
+impl Run {
+    /// A run of `source` as `label` with `args`: `grants` (the command table's, none for a file)
+    /// plus what the runner `options` grant, and the environment the component sees (the
+    /// granted variables set on the host, every `--env`, and values the policy computed).
+    pub fn new(
+        options: &Options,
+        label: String,
+        source: Source,
+        args: Vec<String>,
+        mut grants: Grants,
+    ) -> Result<Run, Failure> {
+        options.grant(&mut grants);
+        let view = EnvView {
+            overrides: &options.env,
+        };
+        let mut env = view.select(&grants.env)?;
+        for (k, v) in &grants.env_set {
+            env.entry(k.clone()).or_insert_with(|| v.clone());
+        }
+        Ok(Run {
+            argv: std::iter::once(label.clone()).chain(args).collect(),
+            label,
+            source,
+            env,
+            grants,
+            memory_mib: options.memory_mib,
+            timeout: options.timeout,
+        })
+    }
 }
 
 pub(crate) struct Host {
@@ -74,7 +108,7 @@ pub(crate) struct Prepared {
 /// loop.
 pub(crate) fn prepare(run: &Run) -> anyhow::Result<Prepared> {
     let engine = djinit_engine::engine()
-        .map_err(|e| anyhow::anyhow!("cannot configure the wasm engine: {}", describe(&e)))?;
+        .map_err(|e| anyhow::anyhow!("cannot configure the wasm engine: {}", wasm_error(&e)))?;
     let stopper = Stopper::start(&engine, run.timeout)?;
     let component = load(&engine, &run.source, &run.label)?;
     let (wasi, files) = policy::wasi_ctx(&run.argv, &run.env, &run.grants)?;
@@ -98,6 +132,15 @@ pub(crate) fn prepare(run: &Run) -> anyhow::Result<Prepared> {
     })
 }
 
+/// The WASI imports (0.2, async), the only thing djinit links into a component. `exit-with-code`,
+/// which carries djinit's exit-code table across the component boundary, is stable in WASI
+/// 0.2.12 and linked by default in wasmtime-wasi 48.
+pub(crate) fn linker(engine: &Engine) -> wasmtime::Result<Linker<Host>> {
+    let mut linker = Linker::<Host>::new(engine);
+    wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+    Ok(linker)
+}
+
 /// A store for one run: the memory limit, and a trap at the first epoch bump (which only a stop
 /// request makes).
 pub(crate) fn store(engine: &Engine, host: Host) -> Store<Host> {
@@ -106,21 +149,6 @@ pub(crate) fn store(engine: &Engine, host: Host) -> Store<Host> {
     store.set_epoch_deadline(1);
     store.epoch_deadline_trap();
     store
-}
-
-/// One line for a wasmtime error: the trap (`wasm trap: interrupt`), else the error's chain,
-/// without the multi-line "error while executing at wasm backtrace:" context wasmtime adds to
-/// every error of a guest call.
-pub(crate) fn describe(e: &wasmtime::Error) -> String {
-    if let Some(trap) = e.downcast_ref::<wasmtime::Trap>() {
-        return trap.to_string();
-    }
-    let parts: Vec<String> = e
-        .chain()
-        .map(|c| c.to_string())
-        .filter(|s| !s.starts_with("error while executing at wasm backtrace"))
-        .collect();
-    djinit_cli::one_line(&parts.join(": "))
 }
 
 /// Run `run` to completion (or until stopped); the component's exit code.
@@ -159,7 +187,7 @@ pub fn run(run: Run) -> anyhow::Result<u8> {
             }
             let what = match e.downcast_ref::<wasmtime::Trap>() {
                 Some(trap) => format!("{label} crashed: {trap}"),
-                None => format!("{label} failed: {}", describe(&e)),
+                None => format!("{label} failed: {}", wasm_error(&e)),
             };
             Err(Failure::new(Kind::Internal, what).into())
         }
@@ -172,7 +200,7 @@ pub fn run(run: Run) -> anyhow::Result<u8> {
                 kind,
                 format!(
                     "{label} is not a wasi:cli/command component djinit can run: {}",
-                    describe(&e)
+                    wasm_error(&e)
                 ),
             )
             .into())
@@ -197,12 +225,10 @@ async fn drive(
     let mut store = store(engine, host);
     let outcome = {
         let call = async {
-            let mut linker = Linker::<Host>::new(engine);
-            // `exit-with-code`, which carries djinit's exit-code table across the component
-            // boundary, is stable in WASI 0.2.12 and linked by default in wasmtime-wasi 48.
-            if let Err(e) = wasmtime_wasi::p2::add_to_linker_async(&mut linker) {
-                return Outcome::Failed(e);
-            }
+            let linker = match linker(engine) {
+                Ok(l) => l,
+                Err(e) => return Outcome::Failed(e),
+            };
             let command = match Command::instantiate_async(&mut store, component, &linker).await {
                 Ok(c) => c,
                 Err(e) if e.downcast_ref::<wasmtime::Trap>().is_some() => {
@@ -246,7 +272,7 @@ pub(crate) fn load(engine: &Engine, source: &Source, label: &str) -> anyhow::Res
                     Kind::Internal,
                     format!(
                         "the embedded {label} component does not load ({}): rebuild with `just build`",
-                        describe(&e)
+                        wasm_error(&e)
                     ),
                 )
                 .into()
@@ -267,7 +293,7 @@ pub(crate) fn load(engine: &Engine, source: &Source, label: &str) -> anyhow::Res
                             Kind::Data,
                             format!(
                                 "{shown} was precompiled for another djinit version or machine ({}): precompile it again with this djinit's djinit-compile",
-                                describe(&e)
+                                wasm_error(&e)
                             ),
                         )
                         .into()
@@ -297,7 +323,7 @@ fn compile(engine: &Engine, bytes: &[u8], path: &std::path::Path) -> anyhow::Res
             format!(
                 "{} is not a component this engine accepts: {}",
                 path.display(),
-                describe(&e)
+                wasm_error(&e)
             ),
         )
         .into()

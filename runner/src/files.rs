@@ -29,7 +29,7 @@ use djinit_wait::Kind;
 use rustix::fs::{Mode, OFlags, ResolveFlags};
 use rustix::io::Errno;
 
-use crate::policy::DirGrant;
+use crate::grants::DirGrant;
 
 /// Largest file copied (certificate bundles are ~250 KiB, a password a few bytes).
 pub const MAX_COPY: u64 = 16 << 20;

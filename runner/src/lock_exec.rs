@@ -18,12 +18,11 @@
 
 use std::time::Duration;
 
+use crate::child::{self, Group};
+use crate::describe::wasm_error;
+use crate::exec::{self, Host, Run};
 use djinit_cli::{ExitCode, Failure};
 use djinit_wait::Kind;
-use wasmtime::component::Linker;
-
-use crate::child::{self, Group};
-use crate::exec::{self, describe, Host, Run};
 
 wasmtime::component::bindgen!({
     path: "../wit",
@@ -36,18 +35,6 @@ wasmtime::component::bindgen!({
 const RELEASE_LIMIT: Duration = Duration::from_secs(30);
 const RELEASE_LIMIT_STOPPING: Duration = Duration::from_secs(5);
 
-/// Split lockedmigrate's arguments at `--exec`: (the options for the lock, CMD and its args).
-/// `None` when there is no `--exec`.
-pub fn split(args: &[String]) -> Option<(Vec<String>, Vec<String>)> {
-    let at = args.iter().position(|a| a == "--exec")?;
-    let lock_args = args[..at].to_vec();
-    let mut cmd = args[at + 1..].to_vec();
-    if cmd.first().map(String::as_str) == Some("--") {
-        cmd.remove(0);
-    }
-    Some((lock_args, cmd))
-}
-
 fn failure(f: exports::djinit::commands::lock_session::Failure) -> anyhow::Error {
     // The component's code, from the same table: passed on as the runner's own.
     let kind = ExitCode::from_code(i32::from(f.code))
@@ -56,8 +43,12 @@ fn failure(f: exports::djinit::commands::lock_session::Failure) -> anyhow::Error
     Failure::new(kind, djinit_cli::one_line(&f.message)).into()
 }
 
-/// Acquire through the component, run `cmd`, release; `cmd`'s exit code.
-pub fn run(run: Run, lock_args: Vec<String>, cmd: Vec<String>) -> anyhow::Result<u8> {
+/// Acquire through the component (with lockedmigrate's whole command line: its parser takes
+/// `--exec`'s CMD and ignores it), run `cmd`, release; `cmd`'s exit code. The command table's
+/// native hook for lockedmigrate; `cmd` is what lockedmigrate's `needs` reports as
+/// `host_command`.
+pub fn run(run: Run, cmd: Vec<String>) -> anyhow::Result<u8> {
+    let lock_args = run.argv[1..].to_vec();
     let Some(program) = cmd.first().cloned() else {
         return Err(
             djinit_cli::UsageError("--exec needs a command: --exec -- CMD ARGS...".into()).into(),
@@ -75,9 +66,8 @@ pub fn run(run: Run, lock_args: Vec<String>, cmd: Vec<String>) -> anyhow::Result
     };
     p.rt.block_on(async {
         let mut store = exec::store(&p.engine, p.host);
-        let mut linker = Linker::<Host>::new(&p.engine);
-        wasmtime_wasi::p2::add_to_linker_async(&mut linker)
-            .map_err(|e| anyhow::anyhow!("cannot link WASI: {}", describe(&e)))?;
+        let linker = exec::linker(&p.engine)
+            .map_err(|e| anyhow::anyhow!("cannot link WASI: {}", wasm_error(&e)))?;
         let provider = LockSessionProvider::instantiate_async(&mut store, &p.component, &linker)
             .await
             .map_err(|e| {
@@ -85,7 +75,7 @@ pub fn run(run: Run, lock_args: Vec<String>, cmd: Vec<String>) -> anyhow::Result
                     Kind::Internal,
                     format!(
                         "the lockedmigrate component has no lock-session export: {}",
-                        describe(&e)
+                        wasm_error(&e)
                     ),
                 )
             })?;
@@ -112,7 +102,7 @@ pub fn run(run: Run, lock_args: Vec<String>, cmd: Vec<String>) -> anyhow::Result
                     Kind::Internal,
                     format!(
                         "lockedmigrate component failed while taking the lock: {}",
-                        describe(&e)
+                        wasm_error(&e)
                     ),
                 )
                 .into())
@@ -175,35 +165,11 @@ async fn release(
         ),
         Ok(Err(e)) => crate::stdio::note!(
             "releasing the lock failed ({}); it goes with the session",
-            describe(&e)
+            wasm_error(&e)
         ),
         Err(_) => crate::stdio::note!(
             "releasing the lock took more than {} s; it goes with the session",
             limit.as_secs()
         ),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn splits_at_exec() {
-        let v = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-        assert_eq!(split(&v(&["-L", "5"])), None);
-        assert_eq!(
-            split(&v(&[
-                "-L",
-                "5",
-                "--exec",
-                "--",
-                "python",
-                "manage.py",
-                "migrate"
-            ])),
-            Some((v(&["-L", "5"]), v(&["python", "manage.py", "migrate"])))
-        );
-        assert_eq!(split(&v(&["--exec", "true"])), Some((vec![], v(&["true"]))));
     }
 }

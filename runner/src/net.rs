@@ -21,7 +21,7 @@ use std::sync::{Arc, Mutex};
 
 use wasmtime_wasi::sockets::SocketAddrUse;
 
-use crate::policy::Target;
+use crate::grants::Target;
 
 #[derive(Clone)]
 pub struct NetPolicy(Arc<Inner>);

@@ -555,10 +555,18 @@ fn a_blocked_migration_statement_says_what_blocks_it() {
             std::thread::sleep(Duration::from_millis(50));
         }
         let mut cmd = djinit();
-        // -t 2: the migration's own statement is not bounded by it.
-        cmd.args(["lockedmigrate", "-t", "2", "--bundle"])
-            .arg(bundle.path())
-            .env("DATABASE_URL", pg.url());
+        // -t 2: the migration's own statement is not bounded by it. --ddl-lock-timeout 0: the
+        // unguarded wait is what this test watches (the guard has its own tests, ddl_guard.rs).
+        cmd.args([
+            "lockedmigrate",
+            "-t",
+            "2",
+            "--ddl-lock-timeout",
+            "0",
+            "--bundle",
+        ])
+        .arg(bundle.path())
+        .env("DATABASE_URL", pg.url());
         let out = run(cmd, RUN_LIMIT);
         holder.join().unwrap();
         eprintln!("{}", out.stderr);

@@ -347,11 +347,18 @@ fn killed_mid_migration_leaves_nothing_partial() {
         "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation WHERE c.relname = 'library_author' AND l.mode = 'AccessExclusiveLock' AND l.granted",
         "the blocker's table lock",
     );
-    let mut victim = djinit_cmd("lockedmigrate", &pg, "app", bundle.path(), &[])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    // --ddl-lock-timeout 0: killed while it waits, not between guarded attempts.
+    let mut victim = djinit_cmd(
+        "lockedmigrate",
+        &pg,
+        "app",
+        bundle.path(),
+        &["--ddl-lock-timeout", "0"],
+    )
+    .stdout(Stdio::null())
+    .stderr(Stdio::null())
+    .spawn()
+    .unwrap();
     wait_for(
         "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'djinit lockedmigrate' AND wait_event_type = 'Lock'",
         "lockedmigrate blocking inside library.0002",
@@ -413,13 +420,26 @@ fn flags_agree_with_django() {
         .lines()
         .filter_map(|l| l.trim().strip_prefix("[ ]").map(|s| s.trim().to_string()))
         .collect();
-    let ours: Vec<String> = out
+    // Each line marked with what it takes: `[sql]` here, `[python]` for an unguarded RunPython.
+    let ours: Vec<(String, String)> = out
         .stdout
         .lines()
         .filter(|l| !l.starts_with(' ') && l.contains('.'))
-        .map(str::to_string)
+        .map(|l| {
+            let (label, mark) = l
+                .split_once("  [")
+                .unwrap_or_else(|| panic!("no mark: {l}"));
+            (label.to_string(), mark.trim_end_matches(']').to_string())
+        })
         .collect();
-    assert_eq!(ours, expected);
+    assert_eq!(
+        ours.iter().map(|(l, _)| l.clone()).collect::<Vec<_>>(),
+        expected
+    );
+    assert!(
+        ours.iter().all(|(_, m)| m == "sql" || m == "python"),
+        "{ours:?}"
+    );
     assert_eq!(
         pg.psql_in(
             "app",
@@ -525,6 +545,15 @@ fn runpython_migration_is_refused_without_exec() {
     let pg = Cluster::start(Auth::Scram);
     let bundle = export("django_project_runpython");
     pg.create_database("app");
+    // --plan says which step needs Python before anything is tried.
+    let plan = lockedmigrate(&pg, "app", bundle.path(), &["--plan"]);
+    plan.assert_success();
+    assert!(
+        plan.stdout.contains("notes.0002_welcome_note  [python]")
+            && plan.stdout.contains("notes.0001_initial  [sql]"),
+        "{}",
+        plan.report()
+    );
     let out = lockedmigrate(&pg, "app", bundle.path(), &[]);
     out.assert_code(65);
     out.assert_stderr_contains("notes.0002_welcome_note")

@@ -2,6 +2,7 @@
 //! clusters. One module per command; `harness` is the shared test harness.
 
 mod checkmigrations;
+mod ddl_guard;
 mod demo;
 mod dns_discover;
 mod ensureadmin;
@@ -11,7 +12,9 @@ mod harness_selftest;
 mod hostile;
 mod image;
 mod jco;
+mod kubernetes;
 mod lockedmigrate;
+mod pgbouncer;
 mod readme_recipes;
 mod real_apps;
 mod runner;

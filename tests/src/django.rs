@@ -106,6 +106,36 @@ impl DjangoProject {
     }
 }
 
+/// A migration bundle of `contenttypes` + `auth` only (every migration atomic, with post_migrate
+/// rows), exported by `djinit_django` from this repository with no database reachable; the
+/// project is returned too (it must outlive nothing, but keeps the temp dir for inspection).
+/// Used where a bundle must run entirely through PgBouncer's transaction pooling.
+pub fn atomic_bundle() -> (DjangoProject, tempfile::TempDir) {
+    let proj = DjangoProject::create(&["djinit_django"]);
+    proj.add_settings(&format!(
+        "import sys\nsys.path.insert(0, {:?})",
+        crate::paths::workspace_root()
+            .join("python")
+            .display()
+            .to_string()
+    ));
+    let dir = tempfile::Builder::new()
+        .prefix("djinit-bundle-")
+        .tempdir()
+        .unwrap();
+    let mut cmd = proj.manage(&["djinit_export", dir.path().to_str().unwrap()]);
+    // Nothing listens there: the exporter needs the backend's settings, not a connection.
+    cmd.env("DATABASE_URL", "postgres://nobody@127.0.0.1:1/nothing");
+    let out = crate::process::run(cmd, std::time::Duration::from_secs(120));
+    if out.code != Some(0) {
+        panic!(
+            "exporting the contenttypes+auth bundle failed\n{}",
+            out.report()
+        );
+    }
+    (proj, dir)
+}
+
 /// The statements of `sqlmigrate` output (or of SQL text), for comparing it with SQL from
 /// elsewhere: comment lines (`--` operation headers, `-- (no-op)`, `-- THIS OPERATION CANNOT BE
 /// WRITTEN AS SQL`) and the `BEGIN;`/`COMMIT;` of an atomic migration go; a time literal Django

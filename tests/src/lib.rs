@@ -25,6 +25,7 @@ pub mod fakes;
 pub mod hostile;
 pub mod memcached;
 pub mod paths;
+pub mod pgbouncer;
 pub mod process;
 pub mod secret;
 pub mod ship;
@@ -48,6 +49,7 @@ pub mod harness {
     pub use crate::fakes::{self, free_port, Fake};
     pub use crate::memcached::{common_free_port, Memcached};
     pub use crate::paths::{component, djinit, precompiled, python, target_dir, workspace_root};
+    pub use crate::pgbouncer::{PgBouncer, PoolMode};
     pub use crate::process::{
         describe, run, run_with_input, spawn, spawn_with_input, Output, Running,
     };

@@ -30,9 +30,7 @@ fn run() -> anyhow::Result<()> {
     };
     let log = Log::new(PROG, opts.common.verbosity);
     let bundle = Bundle::load(&opts.bundle)?;
-    let mut cfg = Config::from_process_env(&opts.common.database)?;
-    cfg.application_name
-        .get_or_insert_with(|| "djinit checkmigrations".into());
+    let cfg = Config::for_command(&opts.common.database, "djinit checkmigrations")?;
     let deadline = Deadline::after(opts.timeout);
     let result = if opts.wait {
         let mut last_pending = None;

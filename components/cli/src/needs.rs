@@ -37,6 +37,10 @@ pub struct Needs {
     /// The command reads the host's resolver configuration from this variable when it is not
     /// set: the host hands `/etc/resolv.conf`'s content over (the command reads no host file).
     pub resolv_conf_var: Option<&'static str>,
+    /// A command line the host runs natively, outside the sandbox, while the component holds
+    /// what it acquired for it (lockedmigrate `--exec -- CMD`: the advisory lock, through its
+    /// `lock-session` export).
+    pub host_command: Option<Vec<String>>,
     /// SIGTERM is how this run normally ends (`dns-discover --watch`: a sidecar, stopped with
     /// every Pod stop): the host reports it as success (one line, exit 0), not as exit 143.
     pub sigterm_is_shutdown: bool,

@@ -14,6 +14,14 @@ use std::time::Duration;
 /// Endpoints, sorted (IPv4 before IPv6, then address, then port) and de-duplicated.
 pub type Endpoints = BTreeSet<SocketAddr>;
 
+/// `ip:port` of each endpoint, joined by `sep`.
+pub fn join(eps: &Endpoints, sep: &str) -> String {
+    eps.iter()
+        .map(|e| e.to_string())
+        .collect::<Vec<_>>()
+        .join(sep)
+}
+
 /// How names are resolved.
 pub enum Resolver {
     /// The host's resolver through wasi ip-name-lookup (`ToSocketAddrs`). A and AAAA only; its
@@ -96,7 +104,7 @@ pub fn discover(
     log: &Log,
 ) -> Result<Endpoints, DiscoverError> {
     let mut found = resolve(resolver, target, deadline, log)?;
-    log.debug(format!("resolved: {}", crate::format::join(&found, ", ")));
+    log.debug(format!("resolved: {}", join(&found, ", ")));
     if let Some(t) = probe_timeout {
         let before = found.len();
         found.retain(

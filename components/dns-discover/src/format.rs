@@ -38,12 +38,7 @@ pub fn valid_var(name: &str) -> bool {
         && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
-pub fn join(eps: &Endpoints, sep: &str) -> String {
-    eps.iter()
-        .map(|e| e.to_string())
-        .collect::<Vec<_>>()
-        .join(sep)
-}
+pub use crate::discover::join;
 
 pub fn render(eps: &Endpoints, format: Format, var: &str) -> String {
     match format {

@@ -64,27 +64,106 @@ fn run() -> anyhow::Result<()> {
         return Ok(());
     };
     let log = Log::new("ensureadmin", opts.common.verbosity);
+    let given = Given::read(&opts.password)?;
+    let who = Identity::of(&opts);
+    check_password(given.password(), &who, &opts, &log)?;
 
-    let from_file: Secret;
-    let password = match &opts.password {
-        PasswordSource::Plain(s) => Password::Plain(s.expose()),
-        PasswordSource::Hash(h) => Password::Hash(h.expose()),
-        PasswordSource::File(path) => {
-            from_file = read_password_file(path)?;
-            Password::Plain(from_file.expose())
-        }
+    let cfg = Config::for_command(&opts.common.database, "djinit ensureadmin")?;
+    log.detail(format!(
+        "ensuring superuser {:?} in {} table {} (username field {}, timeout {}s)",
+        who.username,
+        cfg.describe(),
+        opts.table,
+        opts.username_field,
+        opts.timeout.as_secs_f64()
+    ));
+    let mut client = connect(&cfg, opts.timeout, &log)?;
+    let plan = ensure::plan(&mut client, &opts.table, &opts.username_field)?;
+    log.debug(format!("plan: {plan}"));
+    if opts.email.is_some() && !plan.writes_email && !who.is_email_username {
+        log.info(format!(
+            "note: table {} has no email column; the email is not stored",
+            opts.table
+        ));
+    }
+    let req = Request {
+        table: &opts.table,
+        username_field: &opts.username_field,
+        username: &who.username,
+        email: &who.email,
+        password: given.password(),
+        iterations: opts.iterations,
+        update: opts.update,
+        timeout: opts.timeout,
     };
+    let outcome = ensure::ensure(&mut client, &plan, &req, &log)?;
+    client.close();
+    if log.verbosity() >= 1 {
+        // The first two lines are django-kubernetes' own, on stdout as there.
+        println!("{}", said(&outcome));
+    }
+    log.detail(format!(
+        "done in {:.1} ms",
+        log.elapsed().as_secs_f64() * 1e3
+    ));
+    Ok(())
+}
 
-    // As Django's create_superuser stores them (the username NFKC, the email's domain
-    // lower-cased), before validation sees them.
-    let is_email_username = opts.username_field == "email";
-    let email = normalize::normalize_email(opts.email.as_deref());
-    let username = normalize::normalize_username(&if is_email_username {
-        normalize::normalize_email(Some(&opts.username))
-    } else {
-        opts.username.clone()
-    });
+/// The password as given, owned (a password file is read here): plaintext to hash, or a hash
+/// to store verbatim.
+enum Given {
+    Plain(Secret),
+    Hash(Secret),
+}
 
+impl Given {
+    fn read(source: &PasswordSource) -> anyhow::Result<Given> {
+        Ok(match source {
+            PasswordSource::Plain(s) => Given::Plain(s.clone()),
+            PasswordSource::Hash(h) => Given::Hash(h.clone()),
+            PasswordSource::File(path) => Given::Plain(read_password_file(path)?),
+        })
+    }
+
+    fn password(&self) -> Password<'_> {
+        match self {
+            Given::Plain(s) => Password::Plain(s.expose()),
+            Given::Hash(h) => Password::Hash(h.expose()),
+        }
+    }
+}
+
+/// The username and email as Django's create_superuser stores them (the username NFKC, the
+/// email's domain lower-cased), before validation sees them.
+struct Identity {
+    username: String,
+    email: String,
+    is_email_username: bool,
+}
+
+impl Identity {
+    fn of(opts: &Options) -> Identity {
+        let is_email_username = opts.username_field == "email";
+        Identity {
+            email: normalize::normalize_email(opts.email.as_deref()),
+            username: normalize::normalize_username(&if is_email_username {
+                normalize::normalize_email(Some(&opts.username))
+            } else {
+                opts.username.clone()
+            }),
+            is_email_username,
+        }
+    }
+}
+
+/// A given hash must be one Django can verify; a plaintext password must pass Django's default
+/// validators (unless `--no-validate`). Before any connection.
+fn check_password(
+    password: Password<'_>,
+    who: &Identity,
+    opts: &Options,
+    log: &Log,
+) -> anyhow::Result<()> {
     match password {
         Password::Hash(h) => {
             let alg = hash::identify(h).map_err(|e| {
@@ -102,10 +181,10 @@ fn run() -> anyhow::Result<()> {
         }
         Password::Plain(pw) if opts.validate => {
             let mut attrs: Vec<(&str, &str)> = Vec::new();
-            if !is_email_username {
-                attrs.push(("username", &username));
+            if !who.is_email_username {
+                attrs.push(("username", &who.username));
             }
-            attrs.push(("email address", &email));
+            attrs.push(("email address", &who.email));
             let failures = validate::validate(pw, &attrs);
             if !failures.is_empty() {
                 return Err(fail(
@@ -119,23 +198,16 @@ fn run() -> anyhow::Result<()> {
         }
         Password::Plain(_) => log.detail("password validation skipped (--no-validate)"),
     }
+    Ok(())
+}
 
-    let mut cfg = Config::from_process_env(&opts.common.database)?;
-    cfg.application_name
-        .get_or_insert_with(|| "djinit ensureadmin".into());
-    log.detail(format!(
-        "ensuring superuser {username:?} in {} table {} (username field {}, timeout {}s)",
-        cfg.describe(),
-        opts.table,
-        opts.username_field,
-        opts.timeout.as_secs_f64()
-    ));
-    let deadline = Deadline::after(opts.timeout);
-    let mut client = retry(
-        deadline,
+/// Connect, retrying transient failures (a database still starting) until `--timeout`.
+fn connect(cfg: &Config, timeout: Duration, log: &Log) -> anyhow::Result<Client> {
+    let client = retry(
+        Deadline::after(timeout),
         Duration::from_secs(1),
         |e| log.retry_event(1, &e),
-        |d| Client::connect(&cfg, d),
+        |d| Client::connect(cfg, d),
     )
     .map_err(|e| anyhow::Error::new(e).context(format!("connecting to {}", cfg.describe())))?;
     log.debug(format!(
@@ -143,52 +215,25 @@ fn run() -> anyhow::Result<()> {
         client.addr(),
         client.auth_method()
     ));
+    Ok(client)
+}
 
-    let plan = ensure::plan(&mut client, &opts.table, &opts.username_field)?;
-    log.debug(format!("plan: {plan}"));
-    if opts.email.is_some() && !plan.writes_email && !is_email_username {
-        log.info(format!(
-            "note: table {} has no email column; the email is not stored",
-            opts.table
-        ));
+/// The line printed for an outcome.
+fn said(outcome: &Outcome) -> &'static str {
+    match outcome {
+        Outcome::Created => "Admin user created from environment variables.",
+        Outcome::Exists => "Admin user already exists, service is ready.",
+        Outcome::Unchanged => "Admin user already exists and matches, service is ready.",
+        Outcome::Updated {
+            password: true,
+            flags: false,
+        } => "Admin user already existed; password updated.",
+        Outcome::Updated {
+            password: true,
+            flags: true,
+        } => "Admin user already existed; password updated and superuser flags restored.",
+        Outcome::Updated {
+            password: false, ..
+        } => "Admin user already existed; superuser flags restored.",
     }
-    let req = Request {
-        table: &opts.table,
-        username_field: &opts.username_field,
-        username: &username,
-        email: &email,
-        password,
-        iterations: opts.iterations,
-        update: opts.update,
-        timeout: opts.timeout,
-    };
-    let outcome = ensure::ensure(&mut client, &plan, &req, &log)?;
-    client.close();
-    if log.verbosity() >= 1 {
-        // The first two lines are django-kubernetes' own, on stdout as there.
-        println!(
-            "{}",
-            match outcome {
-                Outcome::Created => "Admin user created from environment variables.",
-                Outcome::Exists => "Admin user already exists, service is ready.",
-                Outcome::Unchanged => "Admin user already exists and matches, service is ready.",
-                Outcome::Updated {
-                    password: true,
-                    flags: false,
-                } => "Admin user already existed; password updated.",
-                Outcome::Updated {
-                    password: true,
-                    flags: true,
-                } => "Admin user already existed; password updated and superuser flags restored.",
-                Outcome::Updated {
-                    password: false, ..
-                } => "Admin user already existed; superuser flags restored.",
-            }
-        );
-    }
-    log.detail(format!(
-        "done in {:.1} ms",
-        log.elapsed().as_secs_f64() * 1e3
-    ));
-    Ok(())
 }

@@ -15,7 +15,9 @@ use djinit_cli::{Failure, Log};
 use djinit_pg::Client;
 use djinit_wait::Kind;
 
+use crate::ddl_guard;
 use crate::tx_control;
+use crate::txn::Txn;
 
 const RECORD: &str = "INSERT INTO django_migrations (app, name, applied) VALUES ($1, $2, now())";
 const UNRECORD: &str = "DELETE FROM django_migrations WHERE app = $1 AND name = $2";
@@ -28,14 +30,25 @@ pub enum Mode {
     Fake,
 }
 
-/// Apply (`backwards == false`) or unapply one migration.
+/// What [`one`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Done,
+    /// Another run applied (or unapplied) it since we planned (transaction pooling: seen
+    /// inside the transaction holding the lock, see txn.rs); nothing was written.
+    AlreadyDone,
+}
+
+/// Apply (`backwards == false`) or unapply one migration. An atomic one (and any `--fake` one)
+/// runs in a transaction opened by `txn` under the advisory lock.
 pub fn one(
     client: &mut Client,
+    txn: &Txn,
     m: &Migration,
     backwards: bool,
     mode: Mode,
     log: &Log,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Outcome> {
     let steps: &[Step] = if backwards {
         m.backward.as_deref().ok_or_else(|| irreversible(m))?
     } else {
@@ -47,7 +60,16 @@ pub fn one(
     }
     let in_tx = m.atomic || mode == Mode::Fake;
     if in_tx {
-        client.batch("BEGIN")?;
+        txn.begin(client)?;
+        let pending = txn.still_pending(client, m, backwards);
+        if !matches!(pending, Ok(true)) {
+            let _ = client.batch("ROLLBACK");
+            txn.ended(client);
+            return pending.map(|_| Outcome::AlreadyDone);
+        }
+        if mode == Mode::Run && m.atomic {
+            ddl_guard::set_local(client, &txn.guard)?;
+        }
     }
     let mut committing = false;
     let result = (|| -> anyhow::Result<()> {
@@ -62,10 +84,13 @@ pub fn one(
         Ok(())
     })();
     let Err(e) = result else {
-        return Ok(());
+        txn.ended(client);
+        return Ok(Outcome::Done);
     };
     let done = if in_tx {
-        after_failure(client, &e, committing)
+        let done = after_failure(client, &e, committing);
+        txn.ended(client);
+        done
     } else {
         "non-atomic migration: statements before the failing one stay applied"
     };

@@ -21,9 +21,14 @@
 //! is the progress report. Its cost: one connection every 5 s while a statement runs longer
 //! than 5 s (none for fast migrations), kept open between checks.
 //!
-//! The pid is the session's, so the check (like the advisory lock itself) needs a session of
-//! its own: a direct connection or PgBouncer in session mode, not transaction pooling.
+//! The pid is the backend's. On a session of its own (direct, PgBouncer session mode) that is
+//! the session's for the whole run. Behind transaction pooling a backend is ours only within a
+//! transaction, so there the watch is re-pointed at each migration transaction's backend when
+//! it starts and removed when it ends (txn.rs): it never judges a backend another client uses.
+//! With the DDL guard the watch also samples the sessions blocking a waiting migration statement
+//! (ddl_guard.rs), more often than it prints.
 
+use crate::ddl_guard::{self, Seen};
 use crate::lock::PROGRESS;
 use anyhow::Context;
 use djinit_cli::Log;
@@ -42,7 +47,12 @@ const CHECK_LIMIT: Duration = Duration::from_secs(10);
 
 /// Connect with lockedmigrate's bounds, notices logged at `-v 2`, long waits watched. Also
 /// returns the session's backend pid.
-pub fn open(cfg: &Config, opts: &Options, log: &Log) -> anyhow::Result<(Client, String)> {
+pub fn open(
+    cfg: &Config,
+    opts: &Options,
+    log: &Log,
+    sampling: Option<(Seen, Duration)>,
+) -> anyhow::Result<(Client, String)> {
     let limit = cfg
         .connect_timeout
         .unwrap_or(CONNECT_LIMIT)
@@ -57,12 +67,11 @@ pub fn open(cfg: &Config, opts: &Options, log: &Log) -> anyhow::Result<(Client, 
         .first()
         .and_then(|r| r.get(0).map(str::to_string))
         .unwrap_or_default();
-    client.set_watch(Some(Box::new(Watcher::new(
-        cfg,
-        log.clone(),
-        pid.clone(),
-        opts.timeout,
-    ))));
+    let mut watcher = Watcher::new(cfg, log.clone(), pid.clone(), opts.timeout);
+    if let Some((seen, every)) = sampling {
+        watcher = watcher.sampling(seen, every);
+    }
+    client.set_watch(Some(Box::new(watcher)));
     Ok((client, pid))
 }
 
@@ -79,6 +88,12 @@ pub struct Watcher {
     alive: Instant,
     /// Consecutive checks that found our backend idle while we wait for its answer.
     idle: u32,
+    /// With the DDL guard: where to put the blockers sampled every `.1` (ddl_guard.rs).
+    sampling: Option<(Seen, Duration)>,
+    /// The wait's `waited` at the last call, and when (in `waited`) the next full check is due:
+    /// with sampling the watch is called more often than it checks and prints.
+    last_waited: Duration,
+    next_check: Duration,
 }
 
 /// What `pg_stat_activity` says of our backend.
@@ -101,11 +116,20 @@ impl Watcher {
             monitor: None,
             alive: Instant::now(),
             idle: 0,
+            sampling: None,
+            last_waited: Duration::ZERO,
+            next_check: PROGRESS,
         }
     }
 
-    /// Our backend's row, `None` when it has none (the session is gone).
-    fn check(&mut self) -> djinit_pg::Result<Option<Backend>> {
+    /// Also sample the sessions blocking our backend every `every` into `seen` while a
+    /// migration's statement waits (the DDL guard's blocker report, ddl_guard.rs).
+    pub fn sampling(mut self, seen: Seen, every: Duration) -> Self {
+        self.sampling = Some((seen, every.min(PROGRESS)));
+        self
+    }
+
+    fn monitor(&mut self) -> djinit_pg::Result<&mut Client> {
         let limit = CHECK_LIMIT.min(self.timeout);
         if self.monitor.is_none() {
             let mut m = Client::connect(&self.cfg, Deadline::after(limit))?;
@@ -113,10 +137,13 @@ impl Watcher {
             m.set_timeout(Some(limit));
             self.monitor = Some(m);
         }
-        let Some(monitor) = self.monitor.as_mut() else {
-            unreachable!("connected above")
-        };
-        let rows = monitor.query(
+        Ok(self.monitor.as_mut().expect("connected above"))
+    }
+
+    /// Our backend's row, `None` when it has none (the session is gone).
+    fn check(&mut self) -> djinit_pg::Result<Option<Backend>> {
+        let pid = self.pid.clone();
+        let rows = self.monitor()?.query(
             "SELECT coalesce(a.state, '?'), \
                     coalesce(a.wait_event_type || ': ' || a.wait_event, ''), \
                     coalesce(extract(epoch FROM now() - a.state_change)::bigint::text, '?'), \
@@ -127,7 +154,7 @@ impl Watcher {
                               FROM pg_catalog.pg_stat_activity b \
                               WHERE b.pid = ANY (pg_catalog.pg_blocking_pids(a.pid))), '') \
              FROM pg_catalog.pg_stat_activity a WHERE a.pid = $1::int",
-            &[Some(&self.pid)],
+            &[Some(&pid)],
         )?;
         Ok(rows.first().map(|r| Backend {
             state: r.get(0).unwrap_or("?").to_string(),
@@ -149,12 +176,37 @@ impl Watcher {
 
 impl Watch for Watcher {
     fn every(&self) -> Duration {
-        PROGRESS
+        self.sampling.as_ref().map_or(PROGRESS, |s| s.1)
     }
 
     fn waiting(&mut self, wait: &Waiting<'_>) -> djinit_pg::Result<()> {
         if wait.quiet < PROGRESS {
             self.alive = Instant::now();
+        }
+        if wait.waited < self.last_waited {
+            self.next_check = PROGRESS; // a new wait
+        }
+        self.last_waited = wait.waited;
+        if let Some((seen, _)) = self.sampling.clone() {
+            if wait.task.is_some() {
+                let pid = self.pid.clone();
+                // A failed sample is not fatal: the full check below reports the connection.
+                if let Ok(rows) = self
+                    .monitor()
+                    .and_then(|m| m.query(ddl_guard::BLOCKERS, &[Some(&pid)]))
+                {
+                    let found = ddl_guard::parse(&rows);
+                    if !found.is_empty() {
+                        *seen.borrow_mut() = found;
+                    }
+                } else {
+                    self.monitor = None;
+                }
+            }
+            if wait.waited < self.next_check {
+                return Ok(());
+            }
+            self.next_check = wait.waited + PROGRESS;
         }
         let what = wait.task.unwrap_or("a statement of lockedmigrate's own");
         let limit = wait

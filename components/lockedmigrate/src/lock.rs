@@ -141,3 +141,25 @@ pub fn holder(client: &mut Client, id: i64) -> anyhow::Result<String> {
         }
     })
 }
+
+/// Release the session lock with `pg_advisory_unlock` and check its answer. `false` means this
+/// session did not hold the lock any more: the connection was not the session it seemed (a
+/// pooler that switched server connections, or the server restarted), so the lock may be left
+/// held by a pooled server connection. Every migration was still applied under the
+/// transaction's own lock (txn.rs), so the database is right; the warning says what to fix.
+/// Closing the session afterwards releases the lock in any case on a real session.
+pub fn release(client: &mut Client, id: i64, log: &Log) -> anyhow::Result<()> {
+    let key = id.to_string();
+    let rows = client.query(
+        "SELECT pg_catalog.pg_advisory_unlock($1::bigint)",
+        &[Some(&key)],
+    )?;
+    if rows.first().and_then(|r| r.get(0)) != Some("t") {
+        log.info(format!(
+            "warning: pg_advisory_unlock({id}) returned false: this session did not hold the lock at the end, so the connection is not one session (a transaction-pooling proxy?); the lock may stay held by a pooled server connection. Use a direct or session-pooled URL for migrations (DATABASE_URL_MIGRATE with -d migrate)"
+        ));
+    } else {
+        log.detail(format!("advisory lock {id} released"));
+    }
+    Ok(())
+}

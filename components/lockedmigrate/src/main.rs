@@ -6,15 +6,21 @@
 //! lines name the holder; `--lock-timeout` bounds the wait, exit 75); re-read django_migrations
 //! under the lock; plan like Django's `MigrationExecutor`; refuse up front what cannot be done
 //! without Python or is irreversible; apply each migration (see `apply`); add the post_migrate
-//! rows; release the lock by closing the session.
+//! rows; release the lock (`pg_advisory_unlock`, its result checked) and close the session.
+//! Behind a transaction-pooling proxy (PgBouncer `pool_mode = transaction`, detected before
+//! anything is touched: pooling.rs) there is no session lock: each migration's transaction takes
+//! the lock itself and re-reads django_migrations (txn.rs).
 
 mod apply;
 mod connection;
+mod ddl_guard;
 mod lock;
+mod pooling;
 mod post_migrate;
 #[cfg(target_arch = "wasm32")]
 mod session;
 mod tx_control;
+mod txn;
 
 use anyhow::Context;
 use djinit_bundle::graph::{plan, Graph, Key, Planned, Target};
@@ -24,7 +30,9 @@ use djinit_cli::{Failure, Log};
 use djinit_pg::{Client, Config};
 use djinit_wait::Kind;
 use lockedmigrate::options::Options;
+use pooling::Pooling;
 use std::collections::HashSet;
+use txn::{Protocol, Txn};
 
 const PROG: &str = "lockedmigrate";
 
@@ -47,9 +55,7 @@ fn run() -> anyhow::Result<()> {
     }
     let bundle = Bundle::load(opts.bundle.as_deref().unwrap_or(std::path::Path::new("")))?;
     let target = resolve_target(&bundle, opts.target())?;
-    let mut cfg = Config::from_process_env(&opts.common.database)?;
-    cfg.application_name
-        .get_or_insert_with(|| "djinit lockedmigrate".into());
+    let cfg = Config::for_command(&opts.common.database, "djinit lockedmigrate")?;
     log.detail(format!(
         "bundle {} ({} migrations, Django {}), database {}",
         bundle.path.display(),
@@ -57,13 +63,44 @@ fn run() -> anyhow::Result<()> {
         bundle.django,
         cfg.describe()
     ));
-    let (mut client, _) = connection::open(&cfg, &opts, &log)?;
+    // The DDL guard's blocker samples (ddl_guard.rs), taken by the watch while a statement waits.
+    let seen: ddl_guard::Seen = Default::default();
+    let sampling = opts
+        .guard
+        .lock_timeout
+        .map(|t| (seen.clone(), ddl_guard::sample_every(t)));
+    let (mut client, _) = connection::open(&cfg, &opts, &log, sampling.clone())?;
     check_server_version(&mut client, &bundle)?;
 
     let read_only = opts.plan || opts.check;
-    if !read_only {
-        lock::acquire(&mut client, opts.lock_id, opts.lock_timeout, &log)?;
-    }
+    // Before touching anything: which locking protocol works on this connection (pooling.rs).
+    let pooling = if read_only {
+        None
+    } else {
+        Some(pooling::detect(&mut client, &cfg, &opts, &log)?)
+    };
+    let protocol = match &pooling {
+        Some(Pooling::Session { pid }) => {
+            lock::acquire(&mut client, opts.lock_id, opts.lock_timeout, &log)?;
+            Protocol::Session { pid: pid.clone() }
+        }
+        Some(Pooling::Transaction { .. }) => {
+            // The watch follows a backend pid; here each transaction has its own (txn.rs).
+            client.set_watch(None);
+            Protocol::Transaction
+        }
+        None => Protocol::Transaction,
+    };
+    let txn = Txn {
+        protocol,
+        key: opts.lock_id,
+        lock_timeout: opts.lock_timeout,
+        cfg: cfg.clone(),
+        timeout: opts.timeout,
+        log: log.clone(),
+        guard: opts.guard.clone(),
+        sampling,
+    };
     // Read under the lock: what another run applied while we waited is not applied again.
     let recorded = state::recorded(&mut client)?;
     let applied = state::applied(&bundle, &recorded)?;
@@ -80,7 +117,7 @@ fn run() -> anyhow::Result<()> {
     }
     let planned = plan(&graph, &target, &applied);
     if opts.plan {
-        print_plan(&graph, &planned);
+        print_plan(&graph, &planned, &applied);
         if opts.check && !planned.is_empty() {
             return Err(Failure::quiet(Kind::NotMet).into());
         }
@@ -100,16 +137,21 @@ fn run() -> anyhow::Result<()> {
         )
         .into());
     }
-    migrate(
-        &mut client,
-        &bundle,
-        &graph,
-        &target,
-        &planned,
-        &applied,
-        &opts,
-        &log,
-    )?;
+    Migrate {
+        txn: &txn,
+        pooling: pooling.as_ref(),
+        bundle: &bundle,
+        graph: &graph,
+        target: &target,
+        planned: &planned,
+        applied: &applied,
+        opts: &opts,
+        log: &log,
+    }
+    .run(&mut client)?;
+    if matches!(txn.protocol, Protocol::Session { .. }) {
+        lock::release(&mut client, opts.lock_id, &log)?;
+    }
     client.close();
     Ok(())
 }
@@ -174,14 +216,22 @@ fn check_server_version(client: &mut Client, bundle: &Bundle) -> anyhow::Result<
     Ok(())
 }
 
-fn print_plan(graph: &Graph<'_>, planned: &[Planned]) {
+/// Django's `migrate --plan` lines, each migration marked with what applying it takes, for the
+/// SQL that would run given what is applied (variants): `[sql]` (djinit alone), `[python]` (an
+/// unguarded RunPython or un-exportable RunSQL: `--exec`), `[irreversible]` (no way back).
+fn print_plan(graph: &Graph<'_>, planned: &[Planned], applied: &HashSet<Key>) {
     print_line("Planned operations:");
     if planned.is_empty() {
         print_line("  No planned migration operations.");
     }
-    for p in planned {
-        let m = graph.nodes[&p.key];
-        print_line(m.label());
+    let chosen = djinit_bundle::variant::resolve(graph, planned, applied);
+    for (p, m) in planned.iter().zip(&chosen) {
+        let mark = match m.needs_python(p.backwards) {
+            Some(false) => "sql",
+            Some(true) => "python",
+            None => "irreversible",
+        };
+        print_line(format!("{}  [{mark}]", m.label()));
         for op in &m.operations {
             if p.backwards {
                 print_line(format!("    Undo {op}"));
@@ -192,125 +242,189 @@ fn print_plan(graph: &Graph<'_>, planned: &[Planned]) {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-fn migrate(
-    client: &mut Client,
-    bundle: &Bundle,
-    graph: &Graph<'_>,
-    target: &Target,
-    planned: &[Planned],
-    applied: &HashSet<Key>,
-    opts: &Options,
-    log: &Log,
-) -> anyhow::Result<()> {
-    let out = log.verbosity() >= 1;
-    // Each migration with the SQL Django would run for it given what is applied (variants).
-    let chosen = djinit_bundle::variant::resolve(graph, planned, applied);
-    // Refuse up front what cannot be done, before anything is applied.
-    if !opts.fake {
-        for (p, m) in planned.iter().zip(&chosen) {
-            let steps = if p.backwards {
-                m.backward
-                    .as_deref()
-                    .ok_or_else(|| apply::irreversible(m))?
-            } else {
-                &m.forward
-            };
-            if let Some(what) = Migration::unguarded_python(steps).first() {
-                return Err(apply::needs_python(m, what));
+/// One migrate run (refinery's `Runner` is the model): how transactions take the lock (txn.rs),
+/// what the pooling probe found, the bundle and its graph, the target, the plan for it given what
+/// is applied, and how to apply (the options, the log).
+struct Migrate<'a> {
+    txn: &'a Txn,
+    pooling: Option<&'a Pooling>,
+    bundle: &'a Bundle,
+    graph: &'a Graph<'a>,
+    target: &'a Target,
+    planned: &'a [Planned],
+    applied: &'a HashSet<Key>,
+    opts: &'a Options,
+    log: &'a Log,
+}
+
+impl Migrate<'_> {
+    /// Refuse up front what cannot be done, print Django's headings, apply each planned
+    /// migration, then add the post_migrate rows when nothing remains unapplied.
+    fn run(&self, client: &mut Client) -> anyhow::Result<()> {
+        let Migrate {
+            txn,
+            pooling,
+            bundle,
+            graph,
+            target,
+            planned,
+            applied,
+            opts,
+            log,
+        } = *self;
+        let out = log.verbosity() >= 1;
+        // Each migration with the SQL Django would run for it given what is applied (variants).
+        let chosen = djinit_bundle::variant::resolve(graph, planned, applied);
+        // Refuse up front what cannot be done, before anything is applied.
+        if !opts.fake {
+            for (p, m) in planned.iter().zip(&chosen) {
+                let steps = if p.backwards {
+                    m.backward
+                        .as_deref()
+                        .ok_or_else(|| apply::irreversible(m))?
+                } else {
+                    &m.forward
+                };
+                if let Some(what) = Migration::unguarded_python(steps).first() {
+                    return Err(apply::needs_python(m, what));
+                }
+                apply::refuse_transaction_control(m, steps)?;
+                if let (false, Some(Pooling::Transaction { evidence })) = (m.atomic, pooling) {
+                    return Err(Failure::new(
+                    Kind::Config,
+                    format!(
+                        "migration {} is non-atomic (atomic = False, e.g. CREATE INDEX CONCURRENTLY) and this connection is pooled per transaction ({evidence}): no lock can be held across its statements there, so nothing was applied. Use a direct or session-pooled connection for migrations, e.g. DATABASE_URL_MIGRATE=postgres://...@db-host:5432/app and `lockedmigrate -d migrate`",
+                        m.label()
+                    ),
+                )
+                .into());
+                }
             }
-            apply::refuse_transaction_control(m, steps)?;
         }
-    }
-    if out {
-        print_line("Operations to perform:");
-        match target {
-            Target::All | Target::App(_) => {
-                let mut apps: Vec<&str> = graph
-                    .leaf_nodes(match target {
-                        Target::App(a) => Some(a.as_str()),
-                        _ => None,
-                    })
-                    .iter()
-                    .map(|k| bundle.get(&k.0, &k.1).map(|m| m.app.as_str()).unwrap_or(""))
-                    .collect();
-                apps.dedup();
-                print_line(format!(
-                    "  Apply all migrations: {}",
-                    if apps.is_empty() {
-                        "(none)".into()
-                    } else {
-                        apps.join(", ")
-                    }
-                ));
-            }
-            Target::Zero(a) => print_line(format!("  Unapply all migrations: {a}")),
-            Target::Migration(a, n) => {
-                print_line(format!("  Target specific migration: {n}, from {a}"))
-            }
-        }
-        print_line("Running migrations:");
-        if planned.is_empty() {
-            print_line("  No migrations to apply.");
-        }
-    }
-    if !planned.is_empty() && !state::table_exists(client)? {
-        log.detail("creating django_migrations");
-        client.batch("BEGIN")?;
-        client
-            .batch(&bundle.recorder_sql)
-            .context("creating django_migrations")?;
-        client.batch("COMMIT")?;
-    }
-    for (p, m) in planned.iter().zip(&chosen) {
-        let start = std::time::Instant::now();
-        let mut mode = if opts.fake {
-            apply::Mode::Fake
-        } else {
-            apply::Mode::Run
-        };
-        if !p.backwards && !opts.fake && opts.fake_initial && apply::soft_applied(client, m)? {
-            mode = apply::Mode::Fake;
-        }
-        let verb = if p.backwards {
-            "Unapplying"
-        } else {
-            "Applying"
-        };
-        // The migration's own SQL may run for hours: no -t, but watched (connection.rs).
-        let task = format!("{} {}", verb.to_lowercase(), m.label());
-        client.unbounded(&task, |c| apply::one(c, m, p.backwards, mode, log))?;
         if out {
-            let tail = match (mode, opts.fake) {
-                (apply::Mode::Fake, true) => " FAKED",
-                (apply::Mode::Fake, false) => " FAKED",
-                _ => " OK",
-            };
-            let secs = if log.verbosity() >= 2 {
-                format!(" ({:.3}s)", start.elapsed().as_secs_f64())
+            print_line("Operations to perform:");
+            match target {
+                Target::All | Target::App(_) => {
+                    let mut apps: Vec<&str> = graph
+                        .leaf_nodes(match target {
+                            Target::App(a) => Some(a.as_str()),
+                            _ => None,
+                        })
+                        .iter()
+                        .map(|k| bundle.get(&k.0, &k.1).map(|m| m.app.as_str()).unwrap_or(""))
+                        .collect();
+                    apps.dedup();
+                    print_line(format!(
+                        "  Apply all migrations: {}",
+                        if apps.is_empty() {
+                            "(none)".into()
+                        } else {
+                            apps.join(", ")
+                        }
+                    ));
+                }
+                Target::Zero(a) => print_line(format!("  Unapply all migrations: {a}")),
+                Target::Migration(a, n) => {
+                    print_line(format!("  Target specific migration: {n}, from {a}"))
+                }
+            }
+            print_line("Running migrations:");
+            if planned.is_empty() {
+                print_line("  No migrations to apply.");
+            }
+        }
+        if !planned.is_empty() && !state::table_exists(client)? {
+            // Under the lock, checked again inside: a concurrent run may have created it.
+            txn.begin(client)?;
+            let r = (|| -> anyhow::Result<()> {
+                if !state::table_exists(client)? {
+                    log.detail("creating django_migrations");
+                    client
+                        .batch(&bundle.recorder_sql)
+                        .context("creating django_migrations")?;
+                }
+                client.batch("COMMIT")?;
+                Ok(())
+            })();
+            if r.is_err() {
+                let _ = client.batch("ROLLBACK");
+            }
+            txn.ended(client);
+            r?;
+        }
+        for (p, m) in planned.iter().zip(&chosen) {
+            let start = std::time::Instant::now();
+            let mut mode = if opts.fake {
+                apply::Mode::Fake
             } else {
-                String::new()
+                apply::Mode::Run
             };
-            print_line(format!("  {verb} {}...{tail}{secs}", m.label()));
+            if !p.backwards && !opts.fake && opts.fake_initial && apply::soft_applied(client, m)? {
+                mode = apply::Mode::Fake;
+            }
+            let verb = if p.backwards {
+                "Unapplying"
+            } else {
+                "Applying"
+            };
+            // The migration's own SQL may run for hours: no -t, but watched (connection.rs).
+            let task = format!("{} {}", verb.to_lowercase(), m.label());
+            let mut retry = ddl_guard::Retry::new(&opts.guard, m.label(), opts.timeout);
+            let outcome = loop {
+                if let Some((seen, _)) = &txn.sampling {
+                    seen.borrow_mut().clear();
+                }
+                match client.unbounded(&task, |c| apply::one(c, txn, m, p.backwards, mode, log)) {
+                    // Lock timeout of the guard, and the server confirmed the rollback: retry.
+                    Err(e)
+                        if opts.guard.lock_timeout.is_some()
+                            && m.atomic
+                            && mode == apply::Mode::Run
+                            && ddl_guard::is_lock_timeout(&e)
+                            && client.transaction_status() == b'I' =>
+                    {
+                        let blockers = txn
+                            .sampling
+                            .as_ref()
+                            .map(|(s, _)| s.borrow().clone())
+                            .unwrap_or_default();
+                        retry.after_timeout(client, &blockers, log)?;
+                    }
+                    r => break r?,
+                }
+            };
+            if out {
+                let tail = match (outcome, mode) {
+                    (apply::Outcome::AlreadyDone, _) => " SKIPPED (done by another run meanwhile)",
+                    (_, apply::Mode::Fake) => " FAKED",
+                    _ => " OK",
+                };
+                let secs = if log.verbosity() >= 2 {
+                    format!(" ({:.3}s)", start.elapsed().as_secs_f64())
+                } else {
+                    String::new()
+                };
+                print_line(format!("  {verb} {}...{tail}{secs}", m.label()));
+            }
         }
-    }
-    // The rows are those of the fully migrated project: added only when nothing is pending
-    // afterwards (a partial target would otherwise get rows for models it does not have yet).
-    let mut done = applied.clone();
-    for p in planned {
-        if p.backwards {
-            done.remove(&p.key);
+        // The rows are those of the fully migrated project: added only when nothing is pending
+        // afterwards (a partial target would otherwise get rows for models it does not have yet).
+        let mut done = applied.clone();
+        for p in planned {
+            if p.backwards {
+                done.remove(&p.key);
+            } else {
+                done.insert(p.key.clone());
+            }
+        }
+        if !graph.nodes.keys().all(|k| done.contains(k)) {
+            log.detail("post_migrate rows not added: migrations remain unapplied");
         } else {
-            done.insert(p.key.clone());
+            post_migrate::apply(client, txn, &bundle.post_migrate, log)?;
         }
+        post_migrate::report_not_exported(&bundle.not_exported, log);
+        Ok(())
     }
-    if !graph.nodes.keys().all(|k| done.contains(k)) {
-        log.detail("post_migrate rows not added: migrations remain unapplied");
-    } else {
-        post_migrate::apply(client, &bundle.post_migrate, log)?;
-    }
-    post_migrate::report_not_exported(&bundle.not_exported, log);
-    Ok(())
 }
 
 fn prune(

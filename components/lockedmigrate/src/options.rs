@@ -8,6 +8,7 @@ use std::time::Duration;
 
 pub const HELP: &str = "\
 usage: lockedmigrate [-L LOCK_ID] [--lock-timeout SEC] [-t SEC] [--bundle DIR] [--noinput]
+                     [--ddl-lock-timeout SEC] [--ddl-retries N] [--cancel-blockers-after SEC]
                      [-d ALIAS] [--fake] [--fake-initial] [--plan] [--check] [--prune]
                      [-v {0,1,2,3}] [app_label] [migration_name]
 
@@ -32,6 +33,16 @@ options:
                        the migrations' own SQL, which may run for hours; while a statement runs,
                        a line every 5s says what it waits for (backend state, wait event, the
                        sessions blocking it), and a dead connection ends the run (exit 69)
+      --ddl-lock-timeout SEC  the longest an atomic migration's statement waits for a table
+                       lock (SET LOCAL lock_timeout; default: 3; 0 disables): while an ALTER
+                       waits behind a long transaction, every query on that table queues behind
+                       it. When it passes, the migration rolls back, the sessions blocking it are
+                       named, and it is retried after a backoff with jitter
+      --ddl-retries N  retries after such a lock timeout, within -t for the migration
+                       (default: 5); then exit 75 naming the blockers
+      --cancel-blockers-after SEC  once a migration has been blocked for SEC in total, cancel
+                       the blocking queries of other sessions (pg_cancel_backend, never
+                       terminate; each logged) before the next attempt (default: never)
       --bundle DIR     the exported bundle (default: $DJINIT_MIGRATIONS)
       --fake           record (or unrecord) migrations without running their SQL
       --fake-initial   record initial migrations whose tables/columns all exist already
@@ -53,8 +64,14 @@ The run stops at the first failure, naming the migration and the SQLSTATE. A mig
 needs Python (RunPython without a guard) is refused: run Django itself under the lock with
 `djinit lockedmigrate --exec -- python manage.py migrate`.
 
+Behind PgBouncer in transaction pooling mode (detected before anything is touched) each
+migration takes the advisory lock in its own transaction; a non-atomic migration is refused
+there (exit 78): use a direct or session-pooled URL, e.g. DATABASE_URL_MIGRATE with -d migrate.
+
 environment:
   DJINIT_MIGRATIONS    default for --bundle
+  DJINIT_DDL_LOCK_TIMEOUT, DJINIT_DDL_RETRIES, DJINIT_CANCEL_BLOCKERS_AFTER
+                       defaults for the flags of the same name
   DATABASE_URL, DATABASE_URL_<ALIAS>, PG* (see wait4db --help)
 ";
 
@@ -82,10 +99,65 @@ pub struct Options {
     pub prune: bool,
     pub app_label: Option<String>,
     pub migration_name: Option<String>,
+    /// The zero-downtime guards (ddl_guard.rs).
+    pub guard: GuardOptions,
 }
 
+/// `--ddl-lock-timeout` by default: 3 s. An `ALTER TABLE` waiting for its lock makes every
+/// later query on the table wait behind it, so this is the longest stall a blocked migration
+/// adds to the application per attempt: below common request timeouts (30 s) and
+/// load-balancer health checks (5-10 s), yet far above what a DDL lock takes behind ordinary
+/// OLTP transactions (milliseconds).
+pub const DEFAULT_DDL_LOCK_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// `--ddl-retries` by default: 5, so with the backoff (1, 2, 4, 8, 16 s, each ±50%) and 3 s
+/// attempts a migration keeps trying for about a minute before exit 75.
+pub const DEFAULT_DDL_RETRIES: u32 = 5;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct GuardOptions {
+    /// `None` = 0: no lock_timeout (the migration waits as long as it takes).
+    pub lock_timeout: Option<Duration>,
+    pub retries: u32,
+    pub cancel_after: Option<Duration>,
+}
+
+impl Default for GuardOptions {
+    fn default() -> Self {
+        GuardOptions {
+            lock_timeout: Some(DEFAULT_DDL_LOCK_TIMEOUT),
+            retries: DEFAULT_DDL_RETRIES,
+            cancel_after: None,
+        }
+    }
+}
+
+fn env_seconds(
+    env: &dyn Fn(&str) -> Option<String>,
+    name: &str,
+) -> Result<Option<Duration>, UsageError> {
+    match env(name).filter(|v| !v.trim().is_empty()) {
+        None => Ok(None),
+        Some(v) => djinit_cli::args::parse_seconds(&v)
+            .map(Some)
+            .map_err(|m| UsageError(format!("{name}: {m}"))),
+    }
+}
+
+/// The zero-downtime guards' variables (defaults for the flags of the same name).
+pub const GUARD_ENV: [&str; 3] = [
+    "DJINIT_DDL_LOCK_TIMEOUT",
+    "DJINIT_DDL_RETRIES",
+    "DJINIT_CANCEL_BLOCKERS_AFTER",
+];
+
 /// The variables the parser reads.
-pub const PARSER_ENV: &[&str] = &[djinit_bundle::DIR_VAR];
+pub const PARSER_ENV: &[&str] = &[
+    djinit_bundle::DIR_VAR,
+    GUARD_ENV[0],
+    GUARD_ENV[1],
+    GUARD_ENV[2],
+];
 
 /// What `lockedmigrate ARGS` needs (see [`Options::needs`]).
 pub fn needs(args: &[String], env: &dyn Fn(&str) -> Option<String>) -> Needs {
@@ -103,8 +175,9 @@ impl Options {
     pub fn needs(&self) -> Needs {
         Needs {
             database: Some(self.common.database.clone()),
-            env: vec![djinit_bundle::DIR_VAR.into()],
+            env: PARSER_ENV.iter().map(|v| v.to_string()).collect(),
             bundle: self.bundle.clone(),
+            host_command: self.exec.clone(),
             ..Needs::default()
         }
     }
@@ -134,7 +207,20 @@ impl Options {
             prune: false,
             app_label: None,
             migration_name: None,
+            guard: GuardOptions::default(),
         };
+        if let Some(t) = env_seconds(env, GUARD_ENV[0])? {
+            o.guard.lock_timeout = Some(t).filter(|t| !t.is_zero());
+        }
+        if let Some(n) = env(GUARD_ENV[1]).filter(|v| !v.trim().is_empty()) {
+            o.guard.retries = n
+                .trim()
+                .parse()
+                .map_err(|_| UsageError(format!("DJINIT_DDL_RETRIES: not a count: {n:?}")))?;
+        }
+        if let Some(t) = env_seconds(env, GUARD_ENV[2])? {
+            o.guard.cancel_after = Some(t);
+        }
         let mut bundle = None;
         while let Some(arg) = args.next()? {
             if o.common.handle(&arg, args, "lockedmigrate", HELP)? {
@@ -150,6 +236,13 @@ impl Options {
                     }
                 }
                 a if a.is_long("bundle") => bundle = Some(args.value()?),
+                a if a.is_long("ddl-lock-timeout") => {
+                    o.guard.lock_timeout = Some(args.seconds()?).filter(|t| !t.is_zero())
+                }
+                a if a.is_long("ddl-retries") => o.guard.retries = args.number()?,
+                a if a.is_long("cancel-blockers-after") => {
+                    o.guard.cancel_after = Some(args.seconds()?)
+                }
                 a if a.is_long("fake") => o.fake = true,
                 a if a.is_long("fake-initial") => o.fake_initial = true,
                 a if a.is_long("plan") => o.plan = true,
@@ -275,9 +368,59 @@ mod tests {
         let n = needs(&v(&["--bundle=/g", "-d", "x"]), &env);
         assert_eq!(n.bundle, Some(PathBuf::from("/g")));
         assert_eq!(n.database.as_deref(), Some("x"));
-        assert_eq!(n.env, ["DJINIT_MIGRATIONS"]);
+        assert_eq!(n.env, PARSER_ENV);
         // `--exec` without a bundle: the database only; `-d` after `--exec` is CMD's.
-        let n = needs(&v(&["--exec", "--", "manage.py", "-d", "y"]), &|_| None);
+        let n = needs(
+            &v(&["-L", "5", "--exec", "--", "manage.py", "-d", "y"]),
+            &|_| None,
+        );
         assert_eq!((n.bundle, n.database.as_deref()), (None, Some("default")));
+        assert_eq!(n.host_command, Some(v(&["manage.py", "-d", "y"])));
+        assert_eq!(
+            needs(&v(&["--exec", "true"]), &|_| None).host_command,
+            Some(v(&["true"]))
+        );
+        assert_eq!(needs(&v(&["-L", "5"]), &env).host_command, None);
+        // `--exec` without CMD: a usage error the component reports; nothing for the host to run.
+        assert_eq!(needs(&v(&["--exec", "--"]), &env).host_command, None);
+    }
+
+    #[test]
+    fn guard_flags_env_and_defaults() {
+        let o = parse(&[]).unwrap();
+        assert_eq!(o.guard, GuardOptions::default());
+        assert_eq!(o.guard.lock_timeout, Some(Duration::from_secs(3)));
+        assert_eq!(o.guard.retries, 5);
+        assert_eq!(o.guard.cancel_after, None);
+        let o = parse(&[
+            "--ddl-lock-timeout",
+            "0",
+            "--ddl-retries",
+            "2",
+            "--cancel-blockers-after",
+            "1.5",
+        ])
+        .unwrap();
+        assert_eq!(o.guard.lock_timeout, None);
+        assert_eq!(o.guard.retries, 2);
+        assert_eq!(o.guard.cancel_after, Some(Duration::from_millis(1500)));
+        let env = |k: &str| match k {
+            "DJINIT_MIGRATIONS" => Some("/env".to_string()),
+            "DJINIT_DDL_LOCK_TIMEOUT" => Some("0.5".to_string()),
+            "DJINIT_DDL_RETRIES" => Some("1".to_string()),
+            "DJINIT_CANCEL_BLOCKERS_AFTER" => Some("4".to_string()),
+            _ => None,
+        };
+        let o = parse_env(&[], &env).unwrap();
+        assert_eq!(o.guard.lock_timeout, Some(Duration::from_millis(500)));
+        assert_eq!(o.guard.retries, 1);
+        assert_eq!(o.guard.cancel_after, Some(Duration::from_secs(4)));
+        // Flags win over the environment.
+        let o = parse_env(&["--ddl-retries", "9"], &env).unwrap();
+        assert_eq!(o.guard.retries, 9);
+        assert!(parse(&["--ddl-retries", "x"]).is_err());
+        assert!(parse(&["--ddl-lock-timeout", "-1"]).is_err());
+        let bad = |k: &str| (k == "DJINIT_DDL_LOCK_TIMEOUT").then(|| "soon".to_string());
+        assert!(parse_env(&["--bundle", "/b"], &bad).is_err());
     }
 }

@@ -1,7 +1,8 @@
 //! The rows Django's `post_migrate` handlers (`create_contenttypes`, `create_permissions`,
 //! the sites framework's `create_default_site`) create, from the bundle, inserted only where
 //! missing and in the bundle's order (so ids match a `manage.py migrate` run on the same
-//! database). One transaction, under the advisory lock. Receivers the bundle does not reproduce
+//! database). One transaction, under the advisory lock (txn.rs: behind transaction pooling the
+//! transaction takes it itself, so concurrent runs do not insert the same rows). Receivers the bundle does not reproduce
 //! are listed after every run ([`report_not_exported`]), as Django would have run them.
 //!
 //! Two statements whatever the number of rows: the rows travel as one bound JSON parameter
@@ -13,6 +14,8 @@ use anyhow::Context;
 use djinit_bundle::Row;
 use djinit_cli::Log;
 use djinit_pg::Client;
+
+use crate::txn::Txn;
 use serde_json::json;
 
 const CONTENT_TYPES: &str = "INSERT INTO django_content_type (app_label, model) \
@@ -43,7 +46,7 @@ fn exists(client: &mut Client, table: &str) -> anyhow::Result<bool> {
 }
 
 /// Insert the missing rows (and log what was added at `-v 2`).
-pub fn apply(client: &mut Client, rows: &[Row], log: &Log) -> anyhow::Result<()> {
+pub fn apply(client: &mut Client, txn: &Txn, rows: &[Row], log: &Log) -> anyhow::Result<()> {
     if rows.is_empty() {
         return Ok(());
     }
@@ -68,7 +71,7 @@ pub fn apply(client: &mut Client, rows: &[Row], log: &Log) -> anyhow::Result<()>
     }
     let cts = serde_json::Value::Array(cts).to_string();
     let ps = serde_json::Value::Array(ps).to_string();
-    client.batch("BEGIN")?;
+    txn.begin(client)?;
     let r = (|| -> anyhow::Result<(u64, u64, u64)> {
         let ct = if cts_exist {
             client
@@ -99,9 +102,13 @@ pub fn apply(client: &mut Client, rows: &[Row], log: &Log) -> anyhow::Result<()>
         }
         Ok((ct, p, s))
     })();
+    let r = r.and_then(|counts| {
+        client.batch("COMMIT")?;
+        Ok(counts)
+    });
+    txn.ended(client);
     match r {
         Ok((ct, perm, site)) => {
-            client.batch("COMMIT")?;
             if ct + perm + site > 0 {
                 log.detail(format!(
                     "post_migrate: added {ct} content types, {perm} permissions and {site} sites"

@@ -2,6 +2,7 @@
 //! lock through this component, runs something natively, and releases it
 //! (`djinit lockedmigrate --exec -- CMD`). The session lives in this instance between the calls.
 
+use crate::pooling::{self, Pooling};
 use crate::{connection, lock};
 use djinit_cli::Log;
 use djinit_pg::{Client, Config};
@@ -51,11 +52,18 @@ fn acquire(args: Vec<String>) -> anyhow::Result<String> {
         );
     };
     let log = Log::new("lockedmigrate", opts.common.verbosity);
-    let mut cfg = Config::from_process_env(&opts.common.database)?;
-    cfg.application_name
-        .get_or_insert_with(|| "djinit lockedmigrate --exec".into());
+    let cfg = Config::for_command(&opts.common.database, "djinit lockedmigrate --exec")?;
     // Every exchange bounded by -t (the lock wait polls); idle while CMD runs.
-    let (mut client, pid) = connection::open(&cfg, &opts, &log)?;
+    let (mut client, pid) = connection::open(&cfg, &opts, &log, None)?;
+    if let Pooling::Transaction { evidence } = pooling::detect(&mut client, &cfg, &opts, &log)? {
+        return Err(djinit_cli::Failure::new(
+            djinit_wait::Kind::Config,
+            format!(
+                "--exec needs a session that holds the advisory lock while CMD runs, and this connection is pooled per transaction ({evidence}); nothing was run. Use a direct or session-pooled connection for migrations, e.g. DATABASE_URL_MIGRATE=postgres://...@db-host:5432/app and `-d migrate`"
+            ),
+        )
+        .into());
+    }
     lock::acquire(&mut client, opts.lock_id, opts.lock_timeout, &log)?;
     let what = format!(
         "advisory lock {} held by session pid {pid} on {}",
@@ -80,7 +88,18 @@ impl Guest for Provider {
         client.set_deadline(Deadline::after(RELEASE_LIMIT));
         let r = client.query("SELECT pg_advisory_unlock($1::bigint)", &[Some(&key)]);
         client.close(); // ending the session releases the lock in any case
-        r.map(drop).map_err(|e| failure(e.into()))
+        match r {
+            Ok(rows) if rows.first().and_then(|r| r.get(0)) == Some("t") => Ok(()),
+            // CMD ran without the lock we believed we held: say so, as a failure of the run.
+            Ok(_) => Err(failure(
+                djinit_cli::Failure::new(
+                    djinit_wait::Kind::Unavailable,
+                    format!("pg_advisory_unlock({id}) returned false: the session did not hold the lock at the end (the connection is not one session: a transaction-pooling proxy, or the server restarted), so CMD may have run without it. Use a direct or session-pooled URL for migrations"),
+                )
+                .into(),
+            )),
+            Err(e) => Err(failure(e.into())),
+        }
     }
 }
 

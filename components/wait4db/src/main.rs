@@ -24,9 +24,7 @@ fn run() -> anyhow::Result<()> {
         return Ok(());
     };
     let log = Log::new("wait4db", opts.common.verbosity);
-    let mut cfg = Config::from_process_env(&opts.common.database)?;
-    cfg.application_name
-        .get_or_insert_with(|| "djinit wait4db".into());
+    let cfg = Config::for_command(&opts.common.database, "djinit wait4db")?;
     log.detail(format!(
         "waiting for {} (timeout {}s, stable {}s, interval {}s)",
         cfg.describe(),

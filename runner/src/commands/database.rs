@@ -3,7 +3,8 @@
 
 use djinit_pg::config::{self, Config};
 
-use crate::policy::{EnvView, Grants, Target};
+use crate::grants::{Grants, Target};
+use crate::policy::EnvView;
 
 /// The environment variables of database `alias` and outbound TCP to every host its
 /// configuration lists (all of them: libpq semantics try each in turn). An invalid alias or an
@@ -47,7 +48,7 @@ pub fn tls_files(cfg: &Config) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::policy::EnvGrant;
+    use crate::grants::EnvGrant;
 
     #[test]
     fn grants_follow_the_alias_configuration() {

@@ -20,7 +20,8 @@
 //! parsers, natively; the PostgreSQL client it already linked for the alias's settings).
 //!
 //! Adding a command: a crate in `components/<name>` with a library exporting `needs` and a
-//! binary, its name in `components.txt` (the list `just build` compiles), and an entry in [`ALL`].
+//! binary, its name in `components/commands.txt` (the list `just build` compiles and lints), and
+//! an entry in [`ALL`] (a test keeps the two equal).
 //! A command embedded without an entry here runs with nothing granted but the runner options.
 //!
 //! A policy never fails: a bad command line grants only the variables the command's parser reads
@@ -33,10 +34,16 @@ use std::path::Path;
 
 use djinit_cli::{Needs, Peer};
 
-use crate::policy::{DirGrant, EnvView, Grants, Target};
+use crate::exec::Run;
+use crate::grants::{DirGrant, Grants, Target};
+use crate::policy::EnvView;
 
 /// What a command needs for `args` in environment `env` (the command library's `needs`).
 pub type NeedsFn = fn(args: &[String], env: &dyn Fn(&str) -> Option<String>) -> Needs;
+
+/// Runs a command whose needs name a [`Needs::host_command`]: the component holds something for
+/// the host's native command (lockedmigrate `--exec`: [`crate::lock_exec::run`]).
+pub type NativeFn = fn(run: Run, host_command: Vec<String>) -> anyhow::Result<u8>;
 
 /// One embedded command.
 pub struct Command {
@@ -44,6 +51,15 @@ pub struct Command {
     /// One line for `djinit --help`.
     pub summary: &'static str,
     pub needs: NeedsFn,
+    /// What is special about running it, if anything.
+    pub native: Option<NativeFn>,
+}
+
+/// How to run a command: its grants, and the native command a [`Command::native`] hook runs.
+#[derive(Debug, Default)]
+pub struct Plan {
+    pub grants: Grants,
+    pub host_command: Option<Vec<String>>,
 }
 
 /// Every command with a policy.
@@ -52,28 +68,33 @@ pub const ALL: &[Command] = &[
         name: "wait4db",
         summary: "wait until the database accepts connections (-t SECS, -d ALIAS)",
         needs: wait4db::needs,
+        native: None,
     },
     Command {
         name: "dns-discover",
         summary: "find memcached servers by DNS, print or keep a file current (--watch)",
         needs: dns_discover::cli::needs,
+        native: None,
     },
     Command {
         name: "ensureadmin",
         summary:
             "make sure a Django superuser exists (-u USER, password from env/file/hash, --update)",
         needs: ensureadmin::options::needs,
+        native: None,
     },
     Command {
         name: "lockedmigrate",
         summary: "apply a migration bundle under an advisory lock (--bundle DIR, -L ID, --lock-timeout SECS)",
         needs: lockedmigrate::needs,
+        native: Some(crate::lock_exec::run),
     },
     Command {
         name: "checkmigrations",
         summary:
             "exit 0 when every migration of the bundle is applied, 1 when some are pending (--wait)",
         needs: checkmigrations::needs,
+        native: None,
     },
 ];
 
@@ -86,12 +107,15 @@ pub fn find(name: &str) -> Option<&'static Command> {
 const HOST_RESOLV_CONF: &str = "/etc/resolv.conf";
 
 impl Command {
-    /// The grants for running this command with `args` in the environment `env` will show it.
-    pub fn grants(&self, args: &[String], env: &EnvView) -> Grants {
+    /// How to run this command with `args` in the environment `env` will show it.
+    pub fn plan(&self, args: &[String], env: &EnvView) -> Plan {
         let lookup = |k: &str| env.get(k);
         let needs = (self.needs)(args, &lookup);
         let Some(var) = needs.resolv_conf_var.filter(|v| env.get(v).is_none()) else {
-            return grants(&needs, env, Vec::new());
+            return Plan {
+                grants: grants(&needs, env, Vec::new()),
+                host_command: needs.host_command,
+            };
         };
         // The component reads no host file: hand /etc/resolv.conf over in the variable, and
         // compute the needs again with it (its nameservers are the ones granted).
@@ -104,7 +128,10 @@ impl Command {
             }
         };
         let needs = (self.needs)(args, &with_conf);
-        grants(&needs, env, vec![(var.to_string(), text.clone())])
+        Plan {
+            grants: grants(&needs, env, vec![(var.to_string(), text.clone())]),
+            host_command: needs.host_command,
+        }
     }
 }
 
@@ -154,14 +181,60 @@ pub fn grants(needs: &Needs, env: &EnvView, env_set: Vec<(String, String)>) -> G
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::policy::EnvGrant;
+    use crate::grants::EnvGrant;
 
-    fn g(name: &str, args: &[&str], env: &[&str]) -> Grants {
+    fn plan(name: &str, args: &[&str], env: &[&str]) -> Plan {
         let o: Vec<EnvGrant> = env.iter().map(|e| EnvGrant::parse(e).unwrap()).collect();
         let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
         find(name)
             .expect("command")
-            .grants(&args, &EnvView { overrides: &o })
+            .plan(&args, &EnvView { overrides: &o })
+    }
+
+    fn g(name: &str, args: &[&str], env: &[&str]) -> Grants {
+        plan(name, args, env).grants
+    }
+
+    /// The table lists the commands `just build` compiles (components/commands.txt), in order,
+    /// each a workspace member.
+    #[test]
+    fn table_matches_the_component_list() {
+        let list = include_str!("../../../components/commands.txt");
+        let names: Vec<&str> = list.lines().filter(|l| !l.trim().is_empty()).collect();
+        let table: Vec<&str> = ALL.iter().map(|c| c.name).collect();
+        assert_eq!(
+            names, table,
+            "components/commands.txt and commands::ALL differ"
+        );
+        let workspace = include_str!("../../../Cargo.toml");
+        for name in names {
+            assert!(
+                workspace.contains(&format!("\"components/{name}\"")),
+                "{name} is not a workspace member"
+            );
+        }
+    }
+
+    /// Only lockedmigrate has a native hook, and it runs only for `--exec -- CMD`.
+    #[test]
+    fn lockedmigrate_exec_is_the_native_hook() {
+        let natives: Vec<&str> = ALL
+            .iter()
+            .filter(|c| c.native.is_some())
+            .map(|c| c.name)
+            .collect();
+        assert_eq!(natives, ["lockedmigrate"]);
+        let p = plan(
+            "lockedmigrate",
+            &["-L", "5", "--exec", "--", "sh", "-c", "true"],
+            &[],
+        );
+        assert_eq!(
+            p.host_command,
+            Some(["sh", "-c", "true"].map(String::from).to_vec())
+        );
+        let p = plan("lockedmigrate", &["--bundle", "/b"], &[]);
+        assert_eq!(p.host_command, None);
     }
 
     fn t(host: &str, port: u16) -> Target {

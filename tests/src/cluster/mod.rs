@@ -6,8 +6,8 @@
 //! The harness itself talks to the server over the unix socket (`local all all trust`, first line
 //! of `pg_hba.conf`), so `psql()` keeps working whatever a test does to TCP authentication.
 
-mod template;
-mod user;
+pub(crate) mod template;
+pub(crate) mod user;
 
 use crate::paths::pg_bindir;
 use crate::process::{run, Output};

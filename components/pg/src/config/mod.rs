@@ -221,6 +221,16 @@ impl Config {
         Self::from_env(alias, &|k| std::env::var_os(k))
     }
 
+    /// Settings for a djinit command: [`Config::from_process_env`], with `application_name`
+    /// (what `pg_stat_activity` shows) defaulting to `application` (e.g. `djinit wait4db`) when
+    /// neither the URL nor `PGAPPNAME` sets it. Every command sets its connection up this way.
+    pub fn for_command(alias: &str, application: &str) -> Result<Config> {
+        let mut cfg = Self::from_process_env(alias)?;
+        cfg.application_name
+            .get_or_insert_with(|| application.to_string());
+        Ok(cfg)
+    }
+
     /// Settings from a URL alone (no environment), named `DATABASE_URL` in messages.
     pub fn from_url(url: &str) -> Result<Config> {
         let origin = Origin::Url(Alias::default_alias());

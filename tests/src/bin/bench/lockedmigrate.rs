@@ -79,7 +79,7 @@ fn fresh(
 /// `runs` times: a new database, then 8 copies of `make(db)` at once; the wall time of all 8.
 /// `strict`: every copy must exit 0; otherwise failures are counted and printed (django-kubernetes'
 /// lockedmigrate deadlocks (40P01) when a waiter blocks the holder's CREATE INDEX CONCURRENTLY).
-fn eight(
+pub(crate) fn eight(
     b: &mut Bench,
     label: &str,
     runs: usize,

@@ -12,6 +12,7 @@
 mod dns_discover;
 mod ensureadmin;
 mod lockedmigrate;
+mod pgbouncer;
 mod report;
 mod ship;
 mod sizes;
@@ -37,6 +38,7 @@ const SECTIONS: &[Section] = &[
     ("wait4db", wait4db::run),
     ("ensureadmin", ensureadmin::run),
     ("lockedmigrate", lockedmigrate::run),
+    ("pgbouncer", pgbouncer::run),
     ("dns-discover", dns_discover::run),
     ("tls", tls::run),
     ("sizes", sizes::run),
@@ -53,6 +55,7 @@ fn args() -> (usize, Vec<String>) {
     while let Some(a) = args.next() {
         match a.as_str() {
             "--runs" => runs = args.next().and_then(|v| v.parse().ok()),
+            "--only" => only.extend(args.next()),
             name if SECTIONS.iter().any(|(n, _)| *n == name) => only.push(name.to_string()),
             other => {
                 let names: Vec<&str> = SECTIONS.iter().map(|(n, _)| *n).collect();

@@ -1,0 +1,831 @@
+//! The Kubernetes manifests in `runner/kubernetes/`: validated offline against the schemas of the
+//! oldest and newest Kubernetes versions the README supports (PyPI `kubernetes-validate`, pinned
+//! in `tests/requirements.txt`), checked field by field against the restricted Pod Security
+//! profile and the exit-code table, and the Deployment **run** with `podman kube play` against a
+//! throwaway cluster on loopback.
+
+use crate::harness::{python, run, spawn, workspace_root, Auth, Cluster, Output, PASSWORD};
+
+use djinit_cli::ExitCode;
+use djinit_tests::ship;
+use serde_json::{json, Value};
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// The oldest Kubernetes the manifests support: native sidecars (an init container with
+/// `restartPolicy: Always`) are on by default from 1.29.
+const OLDEST: &str = "1.29";
+
+/// Every `*.yaml` in `runner/kubernetes/`, sorted.
+fn manifest_files() -> Vec<PathBuf> {
+    let dir = workspace_root().join("runner/kubernetes");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
+        .collect();
+    files.sort();
+    assert!(
+        files.len() >= 4,
+        "expected the manifests in {}",
+        dir.display()
+    );
+    files
+}
+
+fn manifest(name: &str) -> PathBuf {
+    workspace_root().join("runner/kubernetes").join(name)
+}
+
+/// The documents of a YAML file as JSON values, parsed by PyYAML (what `kubernetes-validate`
+/// parses with too) from the venv.
+fn load(path: &Path) -> Vec<Value> {
+    let out = run(
+        Command::new(python()).args([
+            "-c",
+            "import json, sys, yaml\n\
+             docs = [d for d in yaml.safe_load_all(open(sys.argv[1])) if d is not None]\n\
+             print(json.dumps(docs))",
+            path.to_str().unwrap(),
+        ]),
+        Duration::from_secs(60),
+    );
+    out.assert_success();
+    serde_json::from_str(&out.stdout).expect("PyYAML's JSON")
+}
+
+fn kubernetes_validate() -> PathBuf {
+    let exe = workspace_root().join(".venv/bin/kubernetes-validate");
+    assert!(
+        exe.is_file(),
+        "{} is missing: run `just venv` (tests/requirements.txt pins kubernetes-validate)",
+        exe.display()
+    );
+    exe
+}
+
+/// The newest Kubernetes version whose schemas the installed `kubernetes-validate` ships
+/// (`kubernetes-json-schema/v1.N.0-local-strict`), as `1.N`.
+fn newest_shipped() -> String {
+    let out = run(
+        Command::new(python()).args([
+            "-c",
+            "import os, kubernetes_validate as k\n\
+             print('\\n'.join(os.listdir(os.path.join(os.path.dirname(k.__file__), 'kubernetes-json-schema'))))",
+        ]),
+        Duration::from_secs(60),
+    );
+    out.assert_success();
+    out.stdout
+        .lines()
+        .filter_map(|l| l.strip_prefix("v1.")?.strip_suffix(".0-local-strict"))
+        .filter_map(|minor| minor.parse::<u32>().ok())
+        .max()
+        .map(|minor| format!("1.{minor}"))
+        .expect("kubernetes-validate ships schemas")
+}
+
+fn validate(version: &str, files: &[PathBuf]) -> Output {
+    run(
+        Command::new(kubernetes_validate())
+            .args(["--strict", "--quiet", "-k", &format!("{version}.0")])
+            .args(files),
+        Duration::from_secs(120),
+    )
+}
+
+/// Every manifest is valid (strict: no unknown field) for the oldest supported Kubernetes and
+/// the newest the validator knows, and the README names both versions. A manifest with a field
+/// Kubernetes does not have is refused, so the check can fail.
+#[test]
+fn manifests_validate_against_oldest_and_newest_schemas() {
+    let files = manifest_files();
+    let newest = newest_shipped();
+    for version in [OLDEST, newest.as_str()] {
+        let out = validate(version, &files);
+        assert!(
+            out.code == Some(0) && out.stdout.trim().is_empty(),
+            "the manifests do not validate against Kubernetes {version}\n{}",
+            out.report()
+        );
+    }
+    let readme = std::fs::read_to_string(workspace_root().join("README.md")).unwrap();
+    for version in [OLDEST, newest.as_str()] {
+        assert!(
+            readme.contains(&format!("Kubernetes {version}")),
+            "the README does not name Kubernetes {version}, which the manifests are validated against"
+        );
+    }
+
+    // The negative control: a typo'd field in a container.
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("deployment.yaml");
+    let text = std::fs::read_to_string(manifest("deployment.yaml")).unwrap();
+    let typo = text.replacen("readOnlyRootFilesystem:", "readOnlyRootFileSystem:", 1);
+    assert_ne!(text, typo);
+    std::fs::write(&bad, typo).unwrap();
+    let out = validate(OLDEST, &[bad]);
+    assert_eq!(out.code, Some(1), "{}", out.report());
+    assert!(
+        out.stdout.contains("readOnlyRootFileSystem"),
+        "{}",
+        out.report()
+    );
+}
+
+/// No placeholder registry is left: the manifests name the images the README says to tag.
+#[test]
+fn manifests_and_readme_name_real_images() {
+    let readme = std::fs::read_to_string(workspace_root().join("README.md")).unwrap();
+    assert!(!readme.contains("registry.example"));
+    assert!(readme.contains("runner/kubernetes/"));
+    let mut images = BTreeSet::new();
+    for file in manifest_files() {
+        let text = std::fs::read_to_string(&file).unwrap();
+        assert!(!text.contains("registry.example"), "{}", file.display());
+        for doc in load(&file) {
+            for spec in pod_specs(&doc) {
+                for c in containers(spec) {
+                    images.insert(c["image"].as_str().unwrap().to_string());
+                }
+            }
+        }
+    }
+    assert_eq!(
+        images,
+        BTreeSet::from([DJINIT_IMAGE.to_string(), APP_IMAGE.to_string()])
+    );
+    assert!(readme.contains(DJINIT_IMAGE) && readme.contains(APP_IMAGE));
+    assert_eq!(format!("localhost/{DJINIT_IMAGE}"), ship::IMAGE);
+}
+
+/// The image names the manifests use (the README says what to tag and push): the djinit image
+/// under the name `just image` gives it (`localhost/djinit:<version>`), without the registry.
+const DJINIT_IMAGE: &str = concat!("djinit:", env!("CARGO_PKG_VERSION"));
+const APP_IMAGE: &str = "myapp:1.0.0";
+
+/// The Pod specs in a document: a Pod's `spec`, a workload's `spec.template.spec`.
+fn pod_specs(doc: &Value) -> Vec<&Value> {
+    match doc["kind"].as_str() {
+        Some("Pod") => vec![&doc["spec"]],
+        Some("Deployment" | "StatefulSet" | "DaemonSet" | "Job" | "ReplicaSet") => {
+            vec![&doc["spec"]["template"]["spec"]]
+        }
+        Some("CronJob") => vec![&doc["spec"]["jobTemplate"]["spec"]["template"]["spec"]],
+        _ => vec![],
+    }
+}
+
+fn containers(spec: &Value) -> impl Iterator<Item = &Value> {
+    ["initContainers", "containers", "ephemeralContainers"]
+        .into_iter()
+        .flat_map(move |k| spec[k].as_array().into_iter().flatten())
+}
+
+/// Volume types the restricted profile allows.
+const RESTRICTED_VOLUMES: [&str; 8] = [
+    "configMap",
+    "csi",
+    "downwardAPI",
+    "emptyDir",
+    "ephemeral",
+    "persistentVolumeClaim",
+    "projected",
+    "secret",
+];
+
+/// What keeps a Pod spec from the restricted Pod Security Standard (as the API server's
+/// admission checks it, plus what these manifests promise on top: user 65532, a read-only root
+/// filesystem, resources), one line per problem.
+fn restricted_violations(what: &str, spec: &Value) -> Vec<String> {
+    let mut bad = Vec::new();
+    let pod = &spec["securityContext"];
+    for host in ["hostNetwork", "hostPID", "hostIPC", "hostUsers"] {
+        if spec[host] == json!(true) {
+            bad.push(format!("{what}: {host} is true"));
+        }
+    }
+    for v in spec["volumes"].as_array().into_iter().flatten() {
+        let kind = v
+            .as_object()
+            .unwrap()
+            .keys()
+            .find(|k| *k != "name")
+            .cloned()
+            .unwrap_or_default();
+        if !RESTRICTED_VOLUMES.contains(&kind.as_str()) {
+            bad.push(format!("{what}: volume {} is a {kind} volume", v["name"]));
+        }
+    }
+    let mut n = 0;
+    for c in containers(spec) {
+        n += 1;
+        let name = format!("{what}: container {}", c["name"]);
+        let sc = &c["securityContext"];
+        // The container's setting wins over the Pod's.
+        let eff = |k: &str| {
+            if sc[k].is_null() {
+                pod[k].clone()
+            } else {
+                sc[k].clone()
+            }
+        };
+        if eff("runAsNonRoot") != json!(true) {
+            bad.push(format!("{name}: runAsNonRoot is not true"));
+        }
+        if eff("runAsUser") != json!(65532) {
+            bad.push(format!(
+                "{name}: runAsUser is {} (expected 65532)",
+                eff("runAsUser")
+            ));
+        }
+        if eff("seccompProfile")["type"] != json!("RuntimeDefault") {
+            bad.push(format!("{name}: seccompProfile is not RuntimeDefault"));
+        }
+        if sc["readOnlyRootFilesystem"] != json!(true) {
+            bad.push(format!("{name}: readOnlyRootFilesystem is not true"));
+        }
+        if sc["allowPrivilegeEscalation"] != json!(false) {
+            bad.push(format!("{name}: allowPrivilegeEscalation is not false"));
+        }
+        if sc["privileged"] == json!(true) {
+            bad.push(format!("{name}: privileged"));
+        }
+        if sc["capabilities"]["drop"] != json!(["ALL"]) {
+            bad.push(format!("{name}: capabilities.drop is not [ALL]"));
+        }
+        if !sc["capabilities"]["add"].is_null() {
+            bad.push(format!("{name}: adds capabilities"));
+        }
+        for p in c["ports"].as_array().into_iter().flatten() {
+            if !p["hostPort"].is_null() {
+                bad.push(format!("{name}: hostPort"));
+            }
+        }
+        let r = &c["resources"];
+        for (k, v) in [
+            ("requests", "cpu"),
+            ("requests", "memory"),
+            ("limits", "memory"),
+        ] {
+            if r[k][v].is_null() {
+                bad.push(format!("{name}: resources.{k}.{v} not set"));
+            }
+        }
+    }
+    if n == 0 {
+        bad.push(format!("{what}: no containers"));
+    }
+    bad
+}
+
+/// Every container of every Pod template is restricted (non-root 65532, RuntimeDefault seccomp,
+/// read-only root, no privilege escalation, no capabilities, resources set); the namespace
+/// enforces the profile. Removing one setting from one container is reported, so the walk can fail.
+#[test]
+fn every_pod_is_restricted() {
+    let mut specs = 0;
+    let mut bad = Vec::new();
+    let mut enforced = false;
+    for file in manifest_files() {
+        for doc in load(&file) {
+            let what = format!(
+                "{} {}/{}",
+                file.file_name().unwrap().to_string_lossy(),
+                doc["kind"].as_str().unwrap(),
+                doc["metadata"]["name"].as_str().unwrap()
+            );
+            if doc["kind"] == "Namespace" {
+                enforced |=
+                    doc["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted";
+            }
+            for spec in pod_specs(&doc) {
+                specs += 1;
+                bad.extend(restricted_violations(&what, spec));
+            }
+        }
+    }
+    assert_eq!(
+        specs, 3,
+        "expected two Deployments and one Job with Pod templates"
+    );
+    assert!(bad.is_empty(), "not restricted:\n{}", bad.join("\n"));
+    assert!(
+        enforced,
+        "namespace.yaml does not enforce the restricted profile"
+    );
+
+    // Negative control.
+    let mut doc = load(&manifest("deployment.yaml")).remove(0);
+    doc["spec"]["template"]["spec"]["initContainers"][1]["securityContext"]
+        .as_object_mut()
+        .unwrap()
+        .remove("allowPrivilegeEscalation");
+    doc["spec"]["template"]["spec"]["securityContext"]["runAsUser"] = json!(0);
+    let found = restricted_violations("x", pod_specs(&doc)[0]);
+    assert!(
+        found
+            .iter()
+            .any(|l| l
+                .contains("container \"lockedmigrate\": allowPrivilegeEscalation is not false")),
+        "{found:?}"
+    );
+    assert_eq!(
+        found
+            .iter()
+            .filter(|l| l.contains("runAsUser is 0"))
+            .count(),
+        containers(pod_specs(&doc)[0]).count(),
+        "{found:?}"
+    );
+}
+
+/// The ensureadmin Job's `podFailurePolicy` is the exit-code table of `components/cli`: every
+/// "no-retry" code fails the Job at once, every "retry" code is counted or ignored, nothing
+/// else is listed, and the Job is `restartPolicy: Never` (which the policy requires).
+#[test]
+fn job_pod_failure_policy_is_the_exit_code_table() {
+    let docs = load(&manifest("ensureadmin-job.yaml"));
+    let job = docs
+        .iter()
+        .find(|d| d["kind"] == "Job")
+        .expect("a Job in ensureadmin-job.yaml");
+    let spec = &job["spec"]["template"]["spec"];
+    assert_eq!(spec["restartPolicy"], "Never");
+    let container = spec["containers"][0]["name"].as_str().unwrap();
+    assert_eq!(spec["containers"][0]["args"][0], "ensureadmin");
+
+    let codes = |action: &str| -> Vec<i64> {
+        let mut all = Vec::new();
+        for rule in job["spec"]["podFailurePolicy"]["rules"].as_array().unwrap() {
+            if rule["action"] != action || rule["onExitCodes"].is_null() {
+                continue;
+            }
+            let on = &rule["onExitCodes"];
+            assert_eq!(on["operator"], "In", "{rule}");
+            assert_eq!(on["containerName"], container, "{rule}");
+            let values: Vec<i64> = on["values"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_i64().unwrap())
+                .collect();
+            // Kubernetes requires them sorted and unique.
+            assert!(values.windows(2).all(|w| w[0] < w[1]), "{rule}");
+            all.extend(values);
+        }
+        all.sort();
+        all
+    };
+    let table = |retry: bool| -> Vec<i64> {
+        ExitCode::ALL
+            .into_iter()
+            .filter(|c| *c != ExitCode::Ok && c.retry_may_help() == retry)
+            .map(|c| c as i64)
+            .collect()
+    };
+    assert_eq!(
+        codes("FailJob"),
+        table(false),
+        "FailJob = the no-retry codes"
+    );
+    let mut retry = codes("Count");
+    retry.extend(codes("Ignore"));
+    retry.sort();
+    assert_eq!(retry, table(true), "Count + Ignore = the retry codes");
+    assert!(
+        job["spec"]["backoffLimit"].as_i64().is_some()
+            && job["spec"]["activeDeadlineSeconds"].as_i64().is_some(),
+        "retries and the Job's duration are bounded"
+    );
+}
+
+/// How long podman may take for one step (build, play, down): bounded, generous on a busy machine.
+const PODMAN_LIMIT: Duration = Duration::from_secs(300);
+
+/// Everything one podman test run creates, removed on drop (also when the test fails).
+struct PodmanRun {
+    files: Vec<PathBuf>,
+    pods: Vec<String>,
+    volumes: Vec<String>,
+    secret: Option<String>,
+    image: Option<String>,
+}
+
+impl Drop for PodmanRun {
+    fn drop(&mut self) {
+        let quiet = |args: &[&str]| {
+            let _ = run(ship::podman().args(args), PODMAN_LIMIT);
+        };
+        for f in &self.files {
+            quiet(&["kube", "down", f.to_str().unwrap()]);
+        }
+        for p in &self.pods {
+            quiet(&["pod", "rm", "-f", "--time", "2", p]);
+        }
+        for v in &self.volumes {
+            quiet(&["volume", "rm", "-f", v]);
+        }
+        if let Some(s) = &self.secret {
+            quiet(&["secret", "rm", s]);
+        }
+        if let Some(i) = &self.image {
+            quiet(&["rmi", "-f", i]);
+        }
+    }
+}
+
+/// Standard base64 (Kubernetes Secret `data`, which podman's secretKeyRef reads).
+fn base64(bytes: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+/// `runner/kubernetes/deployment.yaml` as one Pod of this run: the test's images and Secret
+/// name put in, volume names made unique (podman turns an emptyDir into a named volume shared by
+/// every Pod using the name), no `ports` (with the host's network there is nothing to publish,
+/// and podman refuses them), and two changes for podman 4.3 itself: it has no native sidecars
+/// (an init container with `restartPolicy: Always` would run as an init container that never
+/// ends, so it is left out), and it applies the Pod's restart policy to init containers
+/// (restarting finished ones), so the Pod gets `restartPolicy: Never`. The app container runs
+/// `djinit checkmigrations` (exit 1 if anything is pending).
+fn render(deployment: &Value, name: &str, app_image: &str, run: &mut PodmanRun) -> Value {
+    let mut d = deployment.clone();
+    d["metadata"]["name"] = json!(name);
+    // Keep the init containers after they ran (podman's default removes them), so the test
+    // can read their logs and times.
+    d["metadata"]["annotations"] = json!({"io.podman.annotations.init.container.type": "always"});
+    d["spec"]["replicas"] = json!(1);
+    let spec = &mut d["spec"]["template"]["spec"];
+    spec["restartPolicy"] = json!("Never");
+    let renames: Vec<(String, String)> = spec["volumes"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .map(|v| {
+            let old = v["name"].as_str().unwrap().to_string();
+            let new = format!("{name}-{old}");
+            v["name"] = json!(new);
+            run.volumes.push(new.clone());
+            (old, new)
+        })
+        .collect();
+    spec["initContainers"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|c| c["restartPolicy"] != "Always");
+    let spec = spec.as_object_mut().unwrap();
+    let mut all: Vec<&mut Value> = Vec::new();
+    for (k, v) in spec.iter_mut() {
+        if k == "initContainers" || k == "containers" {
+            all.extend(v.as_array_mut().unwrap().iter_mut());
+        }
+    }
+    for c in all {
+        c["image"] = json!(match c["image"].as_str().unwrap() {
+            APP_IMAGE => app_image,
+            DJINIT_IMAGE => ship::image(),
+            other => panic!("unexpected image {other}"),
+        });
+        for e in c["env"].as_array_mut().into_iter().flatten() {
+            if !e["valueFrom"]["secretKeyRef"].is_null() {
+                e["valueFrom"]["secretKeyRef"]["name"] = json!(run.secret.clone().unwrap());
+            }
+        }
+        for m in c["volumeMounts"].as_array_mut().into_iter().flatten() {
+            let (_, new) = renames.iter().find(|(old, _)| m["name"] == *old).unwrap();
+            m["name"] = json!(new);
+        }
+        c.as_object_mut().unwrap().remove("ports");
+        if c["name"] == "web" {
+            c["command"] = json!(["djinit", "checkmigrations", "-v", "2"]);
+        }
+    }
+    d
+}
+
+/// `podman inspect` of one container: (status, exit code, started at, finished at).
+fn inspect(container: &str) -> Option<(String, i64, String, String)> {
+    let out = run(
+        ship::podman().args([
+            "inspect",
+            "--format",
+            "{{.State.Status}}|{{.State.ExitCode}}|{{.State.StartedAt}}|{{.State.FinishedAt}}",
+            container,
+        ]),
+        PODMAN_LIMIT,
+    );
+    if out.code != Some(0) {
+        return None;
+    }
+    let f: Vec<&str> = out.stdout.trim().split('|').collect();
+    Some((
+        f[0].to_string(),
+        f[1].parse().unwrap(),
+        f[2].to_string(),
+        f[3].to_string(),
+    ))
+}
+
+/// podman's time format (`2026-12-02 07:06:39.369632708 +0000 UTC`) in nanoseconds, for order.
+fn nanos(t: &str) -> (String, u64) {
+    let (day_time, _) = t.split_once(" +").unwrap_or((t, ""));
+    let (whole, frac) = day_time.split_once('.').unwrap_or((day_time, "0"));
+    let frac: u64 = format!("{frac:0<9}")[..9].parse().unwrap();
+    (whole.to_string(), frac)
+}
+
+/// The state and logs of every container of this run, for failure messages.
+fn diagnose(id: &str) -> String {
+    let ps = run(
+        ship::podman().args([
+            "ps",
+            "-a",
+            "--filter",
+            &format!("name={id}"),
+            "--format",
+            "{{.Names}}",
+        ]),
+        PODMAN_LIMIT,
+    );
+    let mut text = String::from("podman containers of this run:\n");
+    for name in ps.stdout.lines() {
+        text.push_str(&format!(
+            "--- {name}: {:?}\n{}\n",
+            inspect(name),
+            logs(name)
+        ));
+    }
+    text
+}
+
+fn logs(container: &str) -> String {
+    let out = run(ship::podman().args(["logs", container]), PODMAN_LIMIT);
+    format!("{}{}", out.stdout, out.stderr)
+}
+
+/// The shipped Deployment under `podman kube play --network host` against a throwaway cluster on
+/// loopback: two replicas, started at the same moment as two Pods, each running wait4db then
+/// lockedmigrate from an app image built here FROM scratch (djinit copied from the djinit image as
+/// the README's pattern A says, plus an exported bundle). A session holding `django_migrations`
+/// makes the first lockedmigrate hold the advisory lock long enough for the other to be seen
+/// waiting. Then: the migrations are applied once, by one Pod; the other waited (naming the
+/// holder) and applied nothing; in each Pod the init containers ran in order and the app
+/// container started after them and found nothing pending.
+#[test]
+fn deployment_runs_under_podman_kube_play() {
+    if Command::new("podman").arg("--version").output().is_err() {
+        eprintln!(
+            "\n\n*** SKIPPED kubernetes::deployment_runs_under_podman_kube_play: podman is not \
+             installed, so the Deployment was NOT run (install podman, runc, buildah) ***\n\n"
+        );
+        return;
+    }
+    let id = format!("djinit-kube-{}", std::process::id());
+    let mut podrun = PodmanRun {
+        files: vec![],
+        pods: vec![],
+        volumes: vec![],
+        secret: None,
+        image: None,
+    };
+    let pg = Cluster::start(Auth::Scram);
+    pg.create_database("app");
+    let bundle = crate::lockedmigrate::export("django_project");
+    let exported: Value =
+        serde_json::from_slice(&std::fs::read(bundle.path().join("manifest.json")).unwrap())
+            .unwrap();
+    let migrations = exported["migrations"].as_array().unwrap().len();
+    assert!(migrations > 10);
+
+    // The app image of pattern A: djinit from the djinit image, the bundle, DJINIT_MIGRATIONS.
+    let ctx = tempfile::tempdir().unwrap();
+    let copy = run(
+        Command::new("cp").args([
+            "-R",
+            bundle.path().to_str().unwrap(),
+            ctx.path().join("migrations").to_str().unwrap(),
+        ]),
+        PODMAN_LIMIT,
+    );
+    copy.assert_success();
+    std::fs::write(
+        ctx.path().join("Containerfile"),
+        format!(
+            "FROM scratch\n\
+             COPY --from={} /djinit /usr/local/bin/djinit\n\
+             COPY migrations /migrations\n\
+             ENV PATH=/usr/local/bin DJINIT_MIGRATIONS=/migrations\n\
+             USER 65532:65532\n",
+            ship::image()
+        ),
+    )
+    .unwrap();
+    let app_image = format!("localhost/{id}-app:1");
+    podrun.image = Some(app_image.clone());
+    run(
+        ship::podman().args([
+            "build",
+            "--quiet",
+            "--pull=never",
+            "-t",
+            &app_image,
+            ctx.path().to_str().unwrap(),
+        ]),
+        PODMAN_LIMIT,
+    )
+    .assert_success();
+
+    // The Secret the manifests read, as podman's secretKeyRef reads it: JSON of base64 values.
+    let secret = format!("{id}-secret");
+    let url = pg.url_for("postgres", PASSWORD, "app");
+    crate::harness::run_with_input(
+        ship::podman().args(["secret", "create", &secret, "-"]),
+        json!({"databaseURL": base64(url.as_bytes())}).to_string(),
+        PODMAN_LIMIT,
+    )
+    .assert_success();
+    podrun.secret = Some(secret);
+
+    // django_migrations exists (Django's own DDL, from the bundle) and a session holds it.
+    pg.psql_in("app", exported["recorder"]["sql"].as_str().unwrap());
+    let psql = djinit_tests::paths::pg_bindir().join("psql");
+    let blocker = spawn(
+        Command::new(if psql.is_file() { psql } else { "psql".into() })
+            .env_clear()
+            .env("PGPASSWORD", PASSWORD)
+            .env("PGAPPNAME", "kube-test-blocker")
+            .args(["-X", "-q", "-h", "127.0.0.1", "-U", "postgres"])
+            .args(["-p", &pg.port().to_string(), "-d", "app", "-c"])
+            .arg("BEGIN; LOCK TABLE django_migrations IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(600);")
+            .stdout(Stdio::null()),
+    );
+    let failed: Arc<Mutex<Vec<Output>>> = Arc::default();
+    let until = |what: &str, limit: Duration, mut ok: Box<dyn FnMut() -> bool + '_>| {
+        let start = Instant::now();
+        while !ok() {
+            if let Some(out) = failed.lock().unwrap().first() {
+                panic!(
+                    "podman kube play failed\n{}\n{}",
+                    out.report(),
+                    diagnose(&id)
+                );
+            }
+            assert!(
+                start.elapsed() < limit,
+                "{what}: not within {limit:?}\n{}",
+                diagnose(&id)
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    };
+    // Until a query in database `app` answers 1.
+    let until_one = |what: &str, limit: Duration, sql: &'static str| {
+        until(what, limit, Box::new(|| pg.psql_in("app", sql) == "1"))
+    };
+    until_one(
+        "the blocker's lock on django_migrations",
+        Duration::from_secs(30),
+        "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation \
+         WHERE c.relname = 'django_migrations' AND l.mode = 'AccessExclusiveLock' AND l.granted",
+    );
+
+    // Two replicas as two Pods, played at the same moment.
+    let deployment = load(&manifest("deployment.yaml"))
+        .into_iter()
+        .find(|d| d["kind"] == "Deployment")
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let names: Vec<String> = ["a", "b"].iter().map(|r| format!("{id}-{r}")).collect();
+    for name in &names {
+        let rendered = render(&deployment, name, &app_image, &mut podrun);
+        // JSON is YAML: podman reads it as the manifest.
+        let file = dir.path().join(format!("{name}.yaml"));
+        std::fs::write(&file, serde_json::to_string_pretty(&rendered).unwrap()).unwrap();
+        podrun.files.push(file);
+        podrun.pods.push(format!("{name}-pod-0"));
+    }
+    // `podman kube play` returns once the Pod's containers are started; a play that fails
+    // (while the test waits below) fails the test at once with its output.
+    let plays: Vec<_> = podrun
+        .files
+        .iter()
+        .map(|f| {
+            let play = spawn(
+                ship::podman()
+                    .args(["kube", "play", "--network", "host"])
+                    .arg(f),
+            );
+            let failed = failed.clone();
+            std::thread::spawn(move || {
+                let out = play.wait(PODMAN_LIMIT);
+                if out.code != Some(0) {
+                    failed.lock().unwrap().push(out.clone());
+                }
+                out
+            })
+        })
+        .collect();
+    let ctr = |pod: &str, c: &str| format!("{pod}-{c}");
+
+    // Both lockedmigrate sessions are in the database: one holds the advisory lock and is
+    // blocked on django_migrations, the other says it waits for the lock.
+    until_one(
+        "two lockedmigrate sessions, one blocked on django_migrations",
+        Duration::from_secs(180),
+        "SELECT (count(*) = 2 AND count(*) FILTER (WHERE wait_event_type = 'Lock') = 1)::int \
+         FROM pg_stat_activity WHERE application_name = 'djinit lockedmigrate'",
+    );
+    until(
+        "a lockedmigrate waiting for the advisory lock",
+        Duration::from_secs(60),
+        Box::new(|| {
+            podrun
+                .pods
+                .iter()
+                .any(|p| logs(&ctr(p, "lockedmigrate")).contains("waiting for advisory lock 1000"))
+        }),
+    );
+    pg.psql_in(
+        "app",
+        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \
+         WHERE application_name = 'kube-test-blocker'",
+    );
+    let _ = blocker.wait(Duration::from_secs(30));
+    for play in plays {
+        let out = play.join().unwrap();
+        assert_eq!(
+            out.code,
+            Some(0),
+            "podman kube play\n{}\n{}",
+            out.report(),
+            diagnose(&id)
+        );
+    }
+    for pod in &podrun.pods {
+        until(
+            "the app container's checkmigrations ending",
+            Duration::from_secs(120),
+            Box::new(|| inspect(&ctr(pod, "web")).is_some_and(|s| s.0 == "exited")),
+        );
+    }
+
+    // Applied once, all of them.
+    assert_eq!(
+        pg.psql_in("app", "SELECT count(*) FROM django_migrations"),
+        migrations.to_string()
+    );
+    assert_eq!(
+        pg.psql_in(
+            "app",
+            "SELECT count(*) FROM (SELECT app, name FROM django_migrations GROUP BY 1, 2 HAVING count(*) > 1) d"
+        ),
+        "0"
+    );
+    let mut appliers = 0;
+    let mut waiters = 0;
+    for pod in &podrun.pods {
+        let order = ["wait4db", "lockedmigrate", "web"];
+        let states: Vec<_> = order
+            .iter()
+            .map(|c| inspect(&ctr(pod, c)).unwrap_or_else(|| panic!("{pod}: no container {c}")))
+            .collect();
+        for (c, s) in order.iter().zip(&states) {
+            assert_eq!(
+                (s.0.as_str(), s.1),
+                ("exited", 0),
+                "{pod}-{c} did not exit 0:\n{}",
+                logs(&ctr(pod, c))
+            );
+        }
+        // Each one started only after the one before it finished.
+        for w in states.windows(2) {
+            assert!(
+                nanos(&w[0].3) <= nanos(&w[1].2),
+                "{pod}: a container started ({}) before the previous one finished ({})",
+                w[1].2,
+                w[0].3
+            );
+        }
+        let log = logs(&ctr(pod, "lockedmigrate"));
+        let applied = log.lines().filter(|l| l.contains("  Applying ")).count();
+        if log.contains("waiting for advisory lock 1000") {
+            waiters += 1;
+            assert_eq!(applied, 0, "{pod}: the waiter applied migrations\n{log}");
+            assert!(log.contains("No migrations to apply."), "{log}");
+            assert!(
+                log.contains("held by pid") && log.contains("\"djinit lockedmigrate\""),
+                "{pod}: the waiter does not name the holder\n{log}"
+            );
+        } else {
+            appliers += 1;
+            assert_eq!(applied, migrations, "{pod}\n{log}");
+        }
+        let web = logs(&ctr(pod, "web"));
+        assert!(!web.contains("pending"), "{pod}: {web}");
+    }
+    assert_eq!((appliers, waiters), (1, 1));
+}

@@ -132,7 +132,7 @@ proptest! {
     ) {
         // An AuthenticationOk first lets most streams reach the collector.
         let mut stream = vec![b'R', 0, 0, 0, 8, 0, 0, 0, 0];
-        if b % 2 == 0 {
+        if b.is_multiple_of(2) {
             stream.clear();
         }
         for m in msgs {

@@ -99,7 +99,7 @@ pub fn run(b: &mut Bench) -> Result<(), String> {
     };
     let changes = b.runs.clamp(1, 10);
     for i in 0..changes {
-        let n = if i % 2 == 0 { 2 } else { 3 };
+        let n = if i.is_multiple_of(2) { 2 } else { 3 };
         dns.set_addrs("mc.test", &ips[..n]);
         let t = Instant::now();
         while read().lines().count() != n {

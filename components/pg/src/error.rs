@@ -118,15 +118,24 @@ impl Error {
 }
 
 impl Classify for Error {
-    /// [`Error::kind`] in the terms every djinit library shares. An invalid database alias can
-    /// only come from `-d/--database`: a usage error.
+    /// [`Error::kind`] in the terms every djinit library shares.
     fn kind(&self) -> Kind {
-        if let Error::Config(c) = self {
-            if c.part == Some(Part::Alias) {
-                return Kind::Usage;
-            }
+        match self {
+            Error::Config(c) => Classify::kind(c),
+            _ => self.kind().into(),
         }
-        self.kind().into()
+    }
+}
+
+impl Classify for ConfigError {
+    /// A configuration error, except that an invalid database alias can only come from
+    /// `-d/--database`: a usage error.
+    fn kind(&self) -> Kind {
+        if self.part == Some(Part::Alias) {
+            Kind::Usage
+        } else {
+            Kind::Config
+        }
     }
 }
 
@@ -157,7 +166,9 @@ impl Transient for Error {
 
 /// The kind of an error of this crate found in a chain (a `djinit_wait::Classifier`).
 pub fn classify(e: &(dyn std::error::Error + 'static)) -> Option<Kind> {
-    kind_of::<Error>(e).or_else(|| kind_of::<DbError>(e))
+    kind_of::<Error>(e)
+        .or_else(|| kind_of::<DbError>(e))
+        .or_else(|| kind_of::<ConfigError>(e))
 }
 
 fn io_kind(e: &io::Error) -> ErrorKind {

@@ -22,7 +22,7 @@ import datetime
 from django.conf import settings
 from django.utils import timezone
 
-from .offline import NeedsPython
+from .literals import NeedsPython, SqlExpression
 
 TIME_CALLABLES = (
     timezone.now,
@@ -32,16 +32,6 @@ TIME_CALLABLES = (
     datetime.datetime.today,
     datetime.date.today,
 )
-
-
-class SqlExpression:
-    """A value that is SQL text, not a literal (``offline.quote`` writes it as is)."""
-
-    def __init__(self, sql):
-        self.sql = sql
-
-    def __repr__(self):
-        return "SqlExpression(%r)" % self.sql
 
 
 def _local_now():

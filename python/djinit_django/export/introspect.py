@@ -32,7 +32,7 @@ then indexes whose name is not a constraint's; columns in key order; an index's 
 
 from django.db.backends.ddl_references import Statement
 
-from .offline import NeedsDatabase, quote
+from .literals import NeedsDatabase, quote
 
 TOKEN_PREFIX = "djinit_lookup_"
 SETTING_PREFIX = "djinit.lookup_"

@@ -20,15 +20,9 @@ instead, so a Docker build needs no database:
 
 import contextlib
 
+from .literals import NeedsDatabase, NeedsPython, quote  # noqa: F401 (re-exported)
+
 DEFAULT_PG_VERSION = 14
-
-
-class NeedsDatabase(RuntimeError):
-    """An operation's SQL depends on the database in a way the export cannot compile."""
-
-
-class NeedsPython(RuntimeError):
-    """An operation's SQL depends on a value only Python can compute when it runs."""
 
 
 MISSING_PSYCOPG = (
@@ -102,21 +96,6 @@ def offline(connection, pg_version):
         del ops.compose_sql
         connection.__dict__.clear()
         connection.__dict__.update(saved)
-
-
-def quote(value):
-    """A literal, as psycopg quotes it client-side (no connection: default adapters)."""
-    from .defaults import SqlExpression
-
-    if isinstance(value, SqlExpression):
-        return value.sql
-    try:
-        from psycopg import sql
-    except ImportError:  # psycopg2
-        from psycopg2.extensions import adapt
-
-        return adapt(value).getquoted().decode()
-    return sql.quote(value)
 
 
 def compose_sql(sql, params):

@@ -81,7 +81,7 @@ pub fn env_vars(alias: &str) -> Vec<String> {
 }
 
 /// Check a database alias given with `-d/--database`: letters, digits and `_`.
-pub fn check_alias(alias: &str) -> crate::Result<()> {
+pub fn check_alias(alias: &str) -> Result<(), ConfigError> {
     Alias::new(alias).map(drop).map_err(Into::into)
 }
 

@@ -33,7 +33,9 @@ pub use crate::proto::startup::ChannelBindingMode;
 pub use env::{check_alias, env_vars, url_var, Alias, Lookup, PG_ENV_VARS};
 pub use error::{ConfigError, Origin, Part};
 
-use crate::error::Result;
+/// Reading settings fails only with a [`ConfigError`]: this module sits below `crate::error`, which
+/// wraps it, and never imports it (no cycle between settings and errors).
+type Result<T> = std::result::Result<T, ConfigError>;
 use std::fmt;
 use std::time::Duration;
 

@@ -215,7 +215,10 @@ fn tls_settings_are_checked_when_read() {
     ] {
         let e = Config::from_url(url).unwrap_err();
         assert!(e.to_string().contains(msg), "{e}");
-        assert_eq!(crate::Error::from(e.clone()).kind(), crate::ErrorKind::Config);
+        assert_eq!(
+            crate::Error::from(e.clone()).kind(),
+            crate::ErrorKind::Config
+        );
     }
     let c = url("postgres://h/db?channel_binding=require").unwrap();
     assert_eq!(
@@ -334,7 +337,11 @@ fn malformed_urls_never_echo_any_part() {
     ] {
         let e = url(u).unwrap_err();
         let text = e.to_string();
-        assert_eq!(crate::Error::from(e.clone()).kind(), crate::ErrorKind::Config, "{text}");
+        assert_eq!(
+            crate::Error::from(e.clone()).kind(),
+            crate::ErrorKind::Config,
+            "{text}"
+        );
         assert!(!text.contains("SECRET"), "{u}: {text}");
         assert!(
             text.starts_with(&format!("DATABASE_URL: {part}: ")),
@@ -354,7 +361,10 @@ fn not_utf8_is_reported_as_such() {
     let bad = || Some(OsString::from_vec(b"postgres://u:\xff@h/db".to_vec()));
     let e =
         Config::from_env("default", &|k| (k == "DATABASE_URL").then(bad).flatten()).unwrap_err();
-    assert_eq!(crate::Error::from(e.clone()).kind(), crate::ErrorKind::Config);
+    assert_eq!(
+        crate::Error::from(e.clone()).kind(),
+        crate::ErrorKind::Config
+    );
     assert!(
         e.to_string().starts_with("DATABASE_URL: not valid UTF-8"),
         "{e}"
@@ -396,7 +406,10 @@ fn pg_variables_are_checked_and_named() {
         let text = e.to_string();
         assert!(text.starts_with(&format!("{var}: ")), "{text}");
         assert!(!text.contains("SECRET"), "{text}");
-        assert_eq!(crate::Error::from(e.clone()).kind(), crate::ErrorKind::Config);
+        assert_eq!(
+            crate::Error::from(e.clone()).kind(),
+            crate::ErrorKind::Config
+        );
     }
     // As in libpq, a variable is read only for what the URL leaves unset.
     let c = Config::from_env(

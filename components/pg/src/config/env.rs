@@ -82,7 +82,7 @@ pub fn env_vars(alias: &str) -> Vec<String> {
 
 /// Check a database alias given with `-d/--database`: letters, digits and `_`.
 pub fn check_alias(alias: &str) -> Result<(), ConfigError> {
-    Alias::new(alias).map(drop).map_err(Into::into)
+    Alias::new(alias).map(drop)
 }
 
 /// An environment lookup: the value of a variable, `None` when unset (e.g. `std::env::var_os`).

@@ -201,8 +201,7 @@ impl Config {
                     Some(origin),
                     None,
                     "not set (a database alias other than default needs its own URL)",
-                )
-                .into()),
+                )),
             };
         }
         env::fill_from_pg(&mut p, env)?;
@@ -212,8 +211,7 @@ impl Config {
                 None,
                 None,
                 "no database configured: set DATABASE_URL (or the libpq variables PGHOST, PGDATABASE, ...)",
-            )
-            .into()),
+            )),
             None => Self::finish(p, Origin::PgVars),
         }
     }
@@ -246,7 +244,11 @@ impl Config {
             .unwrap_or_else(|| vec![String::new()]);
         let ports = p.ports.unwrap_or_default();
         if ports.len() > 1 && ports.len() != hosts.len() {
-            return Err(ConfigError::new(Some(source), None, error::problem::PORT_COUNT).into());
+            return Err(ConfigError::new(
+                Some(source),
+                None,
+                error::problem::PORT_COUNT,
+            ));
         }
         let hosts = hosts
             .into_iter()

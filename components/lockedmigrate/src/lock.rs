@@ -35,62 +35,113 @@ pub fn acquire(
         log.detail(format!("advisory lock {id} taken"));
         return Ok(());
     }
-    let start = Instant::now();
-    let deadline = timeout.map(Deadline::after).unwrap_or_else(Deadline::never);
-    let who = holder(client, id)?;
-    log.event(
-        1,
-        format!("waiting for advisory lock {id}, {who}"),
-        &[
-            ("event", "lock_wait".into()),
-            ("lock_id", id.into()),
-            ("holder", who.into()),
-        ],
-    );
-    let mut next_report = start + PROGRESS;
+    let mut wait = Wait::new(id, timeout, log);
     loop {
-        if !deadline.sleep(POLL) && !try_lock(client, &key)? {
-            let who = holder(client, id)?;
-            return Err(anyhow::Error::new(Failure::new(
-                Kind::Timeout,
-                format!(
-                    "advisory lock {id} not acquired within {:.1}s (--lock-timeout); {who}",
-                    start.elapsed().as_secs_f64()
-                ),
-            )));
+        if wait.due() {
+            wait.report(holder(client, id)?);
         }
+        let in_time = wait.sleep();
         if try_lock(client, &key)? {
-            log.event(
+            wait.taken();
+            return Ok(());
+        }
+        if !in_time {
+            return Err(wait.timed_out(holder(client, id)?));
+        }
+    }
+}
+
+/// One wait for advisory lock `id`, as both lock protocols (this session's lock, and each
+/// migration's transaction lock behind a pooler, txn.rs) report it: a line naming the holder at
+/// once and every [`PROGRESS`], one when it is taken, the `--lock-timeout` failure naming the
+/// holder. The caller polls and reads the holder (when [`Wait::due`]) its own way.
+pub struct Wait<'a> {
+    id: i64,
+    start: Instant,
+    deadline: Deadline,
+    next_report: Instant,
+    reported: bool,
+    log: &'a Log,
+}
+
+impl<'a> Wait<'a> {
+    pub fn new(id: i64, timeout: Option<Duration>, log: &'a Log) -> Self {
+        let start = Instant::now();
+        Wait {
+            id,
+            start,
+            deadline: timeout.map(Deadline::after).unwrap_or_else(Deadline::never),
+            next_report: start,
+            reported: false,
+            log,
+        }
+    }
+
+    /// Whether a progress line is due (the first at once, then every [`PROGRESS`]).
+    pub fn due(&self) -> bool {
+        Instant::now() >= self.next_report
+    }
+
+    /// The progress line naming `who` holds the lock.
+    pub fn report(&mut self, who: String) {
+        let id = self.id;
+        let elapsed = self.start.elapsed();
+        let msg = if self.reported {
+            format!(
+                "still waiting for advisory lock {id} ({:.0}s), {who}",
+                elapsed.as_secs_f64()
+            )
+        } else {
+            format!("waiting for advisory lock {id}, {who}")
+        };
+        self.reported = true;
+        self.next_report = Instant::now() + PROGRESS;
+        self.log.event(
+            1,
+            msg,
+            &[
+                ("event", "lock_wait".into()),
+                ("lock_id", id.into()),
+                ("elapsed_s", round_ms(elapsed).into()),
+                ("holder", who.into()),
+            ],
+        );
+    }
+
+    /// Sleep one [`POLL`]; false when the deadline passed first.
+    pub fn sleep(&self) -> bool {
+        self.deadline.sleep(POLL)
+    }
+
+    /// The lock was taken: a line if the wait was reported.
+    pub fn taken(&self) {
+        if self.reported {
+            self.log.event(
                 1,
                 format!(
-                    "advisory lock {id} taken after {:.1}s",
-                    start.elapsed().as_secs_f64()
+                    "advisory lock {} taken after {:.1}s",
+                    self.id,
+                    self.start.elapsed().as_secs_f64()
                 ),
                 &[
                     ("event", "lock_taken".into()),
-                    ("lock_id", id.into()),
-                    ("elapsed_s", round_ms(start.elapsed()).into()),
-                ],
-            );
-            return Ok(());
-        }
-        if Instant::now() >= next_report {
-            next_report += PROGRESS;
-            let who = holder(client, id)?;
-            log.event(
-                1,
-                format!(
-                    "still waiting for advisory lock {id} ({:.0}s), {who}",
-                    start.elapsed().as_secs_f64()
-                ),
-                &[
-                    ("event", "lock_wait".into()),
-                    ("lock_id", id.into()),
-                    ("elapsed_s", round_ms(start.elapsed()).into()),
-                    ("holder", who.into()),
+                    ("lock_id", self.id.into()),
+                    ("elapsed_s", round_ms(self.start.elapsed()).into()),
                 ],
             );
         }
+    }
+
+    /// The `--lock-timeout` failure (75), naming `who` holds the lock.
+    pub fn timed_out(&self, who: String) -> anyhow::Error {
+        anyhow::Error::new(Failure::new(
+            Kind::Timeout,
+            format!(
+                "advisory lock {} not acquired within {:.1}s (--lock-timeout); {who}",
+                self.id,
+                self.start.elapsed().as_secs_f64()
+            ),
+        ))
     }
 }
 

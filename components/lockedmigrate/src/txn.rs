@@ -24,10 +24,9 @@ use crate::lock;
 use djinit_bundle::Migration;
 use djinit_cli::{Failure, Log};
 use djinit_pg::{Client, Config};
-use djinit_wait::Deadline;
 use djinit_wait::Kind;
 use lockedmigrate::options::GuardOptions;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Protocol {
@@ -56,13 +55,7 @@ impl Txn {
     /// backend pid the transaction runs on.
     pub fn begin(&self, client: &mut Client) -> anyhow::Result<String> {
         let key = self.key.to_string();
-        let start = Instant::now();
-        let deadline = self
-            .lock_timeout
-            .map(Deadline::after)
-            .unwrap_or_else(Deadline::never);
-        let mut next_report = start + lock::PROGRESS;
-        let mut reported = false;
+        let mut wait = lock::Wait::new(self.key, self.lock_timeout, &self.log);
         loop {
             client.batch("BEGIN")?;
             let rows = client.query(
@@ -90,13 +83,7 @@ impl Txn {
                     return Ok(pid);
                 }
                 Protocol::Transaction if got => {
-                    if reported {
-                        self.log.info(format!(
-                            "advisory lock {} taken after {:.1}s",
-                            self.key,
-                            start.elapsed().as_secs_f64()
-                        ));
-                    }
+                    wait.taken();
                     // The half-open watch follows this transaction's backend.
                     let mut watcher =
                         Watcher::new(&self.cfg, self.log.clone(), pid.clone(), self.timeout);
@@ -109,36 +96,17 @@ impl Txn {
                 Protocol::Transaction => {
                     // Who holds it, read while our transaction is still open (same server
                     // connection, so `pg_backend_pid()` in lock::holder excludes us correctly).
-                    let who = if !reported || Instant::now() >= next_report {
+                    let who = if wait.due() {
                         Some(lock::holder(client, self.key)?)
                     } else {
                         None
                     };
                     client.batch("ROLLBACK")?;
-                    if let Some(who) = &who {
-                        if !reported {
-                            reported = true;
-                            self.log
-                                .info(format!("waiting for advisory lock {}, {who}", self.key));
-                        } else {
-                            next_report += lock::PROGRESS;
-                            self.log.info(format!(
-                                "still waiting for advisory lock {} ({:.0}s), {who}",
-                                self.key,
-                                start.elapsed().as_secs_f64()
-                            ));
-                        }
+                    if let Some(who) = who {
+                        wait.report(who);
                     }
-                    if !deadline.sleep(lock::POLL) {
-                        let who = lock::holder(client, self.key)?;
-                        return Err(anyhow::Error::new(Failure::new(
-                            Kind::Timeout,
-                            format!(
-                                "advisory lock {} not acquired within {:.1}s (--lock-timeout); {who}",
-                                self.key,
-                                start.elapsed().as_secs_f64()
-                            ),
-                        )));
+                    if !wait.sleep() {
+                        return Err(wait.timed_out(lock::holder(client, self.key)?));
                     }
                 }
             }

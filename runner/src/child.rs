@@ -21,7 +21,7 @@
 
 use std::os::fd::BorrowedFd;
 use std::os::unix::process::CommandExt;
-use std::process::Command;
+use std::process::{ChildStdin, ChildStdout, Command, Stdio};
 use std::time::Duration;
 
 use rustix::io::Errno;
@@ -101,6 +101,12 @@ fn signal_name(sig: i32) -> String {
     }
 }
 
+/// A worker's stdin and stdout ([`Group::spawn_piped`]).
+pub struct Pipes {
+    pub stdin: ChildStdin,
+    pub stdout: ChildStdout,
+}
+
 /// CMD, running in its own process group.
 pub struct Group {
     /// CMD's pid, also the group id.
@@ -116,11 +122,29 @@ impl Group {
     /// Start `program` with `args` (the runner's environment, stdio and privileges: it is the
     /// user's own command).
     pub fn spawn(program: &str, args: &[String]) -> std::io::Result<Group> {
+        Self::start(program, args, false).map(|(g, _)| g)
+    }
+
+    /// As [`Group::spawn`], but with stdin and stdout pipes to the runner (stderr stays the
+    /// runner's) and without the terminal: a worker the runner talks to (lock_exec.rs).
+    pub fn spawn_piped(program: &str, args: &[String]) -> std::io::Result<(Group, Pipes)> {
+        let (group, pipes) = Self::start(program, args, true)?;
+        Ok((group, pipes.expect("piped")))
+    }
+
+    fn start(
+        program: &str,
+        args: &[String],
+        piped: bool,
+    ) -> std::io::Result<(Group, Option<Pipes>)> {
         // Before CMD exists, so nothing it starts can escape to init.
         rustix::process::set_child_subreaper(Some(rustix::process::getpid()))?;
         let runner = rustix::process::getpid();
         let mut cmd = Command::new(program);
         cmd.args(args).process_group(0);
+        if piped {
+            cmd.stdin(Stdio::piped()).stdout(Stdio::piped());
+        }
         // SAFETY: the closure runs in the forked child before exec and only makes raw system
         // calls (prctl, getppid), which are async-signal-safe; it allocates nothing.
         unsafe {
@@ -133,10 +157,14 @@ impl Group {
                 Ok(())
             });
         }
-        let child = cmd.spawn()?;
+        let mut child = cmd.spawn()?;
         let leader = Pid::from_child(&child);
+        let pipes = match (child.stdin.take(), child.stdout.take()) {
+            (Some(stdin), Some(stdout)) => Some(Pipes { stdin, stdout }),
+            _ => None,
+        };
         // `spawn` returns after the exec, so CMD's group exists: hand it the terminal.
-        let terminal = terminal_is_ours() && give_terminal(leader);
+        let terminal = !piped && terminal_is_ours() && give_terminal(leader);
         if terminal {
             // CMD may have read the terminal before it was its own, and been stopped for it.
             let _ = rustix::process::kill_process_group(leader, Signal::CONT);
@@ -145,12 +173,15 @@ impl Group {
         std::thread::Builder::new()
             .name("djinit-reaper".into())
             .spawn(move || reap(leader, tx))?;
-        Ok(Group {
-            leader,
-            label: program.to_string(),
-            events,
-            terminal,
-        })
+        Ok((
+            Group {
+                leader,
+                label: program.to_string(),
+                events,
+                terminal,
+            },
+            pipes,
+        ))
     }
 
     /// Wait until the group is gone, forwarding stop requests to it; never blocks the event loop.

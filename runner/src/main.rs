@@ -26,6 +26,12 @@ mod stop;
 
 use std::path::PathBuf;
 
+/// The static (musl) build allocates with mimalloc: with musl's malloc, start-up of an embedded
+/// command was 1.8x the glibc build's (`just bench ship`, issue 12). glibc builds keep glibc's.
+#[cfg(target_env = "musl")]
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use crate::cli::Action;
 
 fn main() -> std::process::ExitCode {

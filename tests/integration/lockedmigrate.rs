@@ -9,27 +9,19 @@
 //! Exit codes (djinit-cli's table): 0 applied, 1 pending (--check), 65 refused (needs Python,
 //! irreversible, SQL error), 75 lock not acquired within --lock-timeout.
 
-use crate::harness::{djinit, python, run, workspace_root, Auth, Cluster, Output, PASSWORD};
-use std::path::{Path, PathBuf};
+use crate::harness::{djinit, python, run, Auth, Cluster, Output, PASSWORD};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 pub(crate) const RUN_LIMIT: Duration = Duration::from_secs(120);
 
-pub(crate) fn fixture(name: &str) -> PathBuf {
-    workspace_root().join("tests/fixtures").join(name)
-}
+pub(crate) use djinit_tests::django::fixture;
 
 /// `python manage.py <args>` in fixture `project`, against database `db` of `pg`
 /// (`pg == None`: no database settings at all in the environment).
 pub(crate) fn manage(project: &str, pg: Option<(&Cluster, &str)>, args: &[&str]) -> Command {
-    let mut cmd = Command::new(python());
-    cmd.current_dir(fixture(project))
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("PYTHONDONTWRITEBYTECODE", "1")
-        .arg("manage.py")
-        .args(args);
+    let mut cmd = djinit_tests::django::fixture_manage(project, args);
     match pg {
         Some((pg, db)) => {
             cmd.env("PGHOST", "127.0.0.1")
@@ -557,6 +549,7 @@ fn runpython_migration_is_refused_without_exec() {
     let out = lockedmigrate(&pg, "app", bundle.path(), &[]);
     out.assert_code(65);
     out.assert_stderr_contains("notes.0002_welcome_note")
+        .assert_stderr_contains("--python \"python manage.py\"")
         .assert_stderr_contains("--exec");
     // Refused before anything was applied.
     assert_eq!(
@@ -574,7 +567,6 @@ fn exec_runs_django_under_the_lock_while_another_run_waits() {
     let bundle = export("django_project_runpython");
     pg.create_database("app");
     // CMD runs natively with the runner's environment: Django reads PG*, the component DATABASE_URL.
-    let django = manage("django_project_runpython", Some((&pg, "app")), &[]);
     let mut exec = djinit_cmd(
         "lockedmigrate",
         &pg,
@@ -586,27 +578,10 @@ fn exec_runs_django_under_the_lock_while_another_run_waits() {
         .args(["manage.py", "migrate", "--noinput"])
         .current_dir(fixture("django_project_runpython"))
         .env("NOTES_MIGRATION_SLEEP", "3");
-    for (k, v) in django.get_envs() {
-        if let Some(v) = v {
-            exec.env(k, v);
-        }
-    }
+    with_django_env(&mut exec, NOTES, &pg, "app");
     let (first, second) = std::thread::scope(|s| {
         let first = s.spawn(|| run(exec, RUN_LIMIT));
-        let start = Instant::now();
-        while pg.psql_in(
-            "app",
-            "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a USING (pid) \
-             WHERE l.locktype = 'advisory' AND l.objid = 1000 AND l.granted \
-             AND a.application_name = 'djinit lockedmigrate --exec'",
-        ) != "1"
-        {
-            assert!(
-                start.elapsed() < Duration::from_secs(60),
-                "--exec never took the lock"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        wait_for_holder(&pg, "app", "djinit lockedmigrate --exec");
         let second = lockedmigrate(&pg, "app", bundle.path(), &[]);
         (first.join().unwrap(), second)
     });
@@ -638,6 +613,225 @@ fn exec_runs_django_under_the_lock_while_another_run_waits() {
         django_check(&pg, "django_project_runpython", "app"),
         Some(0)
     );
+}
+
+// ---- --python: SQL natively, each Python migration by Django under the same lock -------------
+
+const NOTES: &str = "django_project_runpython";
+
+/// `djinit lockedmigrate --bundle B --python "PYTHON manage.py" ARGS` on `db`, in fixture
+/// `project`'s directory with Django's database settings (PG*) beside the component's
+/// DATABASE_URL.
+pub(crate) fn python_mode_in(
+    project: &str,
+    pg: &Cluster,
+    db: &str,
+    bundle: &Path,
+    args: &[&str],
+) -> Command {
+    let cmd_line = format!("{} manage.py", python().display());
+    let mut cmd = djinit_cmd("lockedmigrate", pg, db, bundle, &["--python", &cmd_line]);
+    cmd.args(args).current_dir(fixture(project));
+    with_django_env(&mut cmd, project, pg, db);
+    cmd
+}
+
+/// `cmd` also gets the environment Django's `manage.py` gets in [`manage`] (a command the
+/// runner starts natively: `--exec`, `--python`).
+fn with_django_env(cmd: &mut Command, project: &str, pg: &Cluster, db: &str) {
+    for (k, v) in manage(project, Some((pg, db)), &[]).get_envs() {
+        if let Some(v) = v {
+            cmd.env(k, v);
+        }
+    }
+}
+
+fn python_mode(pg: &Cluster, db: &str, bundle: &Path, args: &[&str]) -> Command {
+    python_mode_in(NOTES, pg, db, bundle, args)
+}
+
+/// Wait until a session with `application_name` holds advisory lock 1000 on `db`.
+fn wait_for_holder(pg: &Cluster, db: &str, application_name: &str) {
+    let start = Instant::now();
+    while pg.psql_in(
+        db,
+        &format!(
+            "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a USING (pid) \
+             WHERE l.locktype = 'advisory' AND l.objid = 1000 AND l.granted \
+             AND a.application_name = '{application_name}'"
+        ),
+    ) != "1"
+    {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "{application_name} never took the lock"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Advisory locks held on `db` (granted), by anyone.
+fn advisory_locks(pg: &Cluster, db: &str) -> String {
+    pg.psql_in(
+        db,
+        "SELECT count(*) FROM pg_locks l JOIN pg_database d ON d.oid = l.database \
+         WHERE l.locktype = 'advisory' AND l.granted AND d.datname = current_database()",
+    )
+}
+
+fn recorded_notes(pg: &Cluster, db: &str) -> String {
+    pg.psql_in(
+        db,
+        "SELECT string_agg(name, ',' ORDER BY name) FROM django_migrations WHERE app = 'notes'",
+    )
+}
+
+#[test]
+fn python_mode_applies_sql_itself_and_hands_python_to_django_once() {
+    let pg = Cluster::start(Auth::Scram);
+    let bundle = export(NOTES);
+    pg.create_database("app");
+    // --plan needs no runner and no Django: it only reads.
+    let plan = lockedmigrate(
+        &pg,
+        "app",
+        bundle.path(),
+        &["--plan", "--python", "python manage.py"],
+    );
+    plan.assert_success();
+    assert!(
+        plan.stdout.contains("notes.0002_welcome_note  [python]"),
+        "{}",
+        plan.report()
+    );
+    let mut first = python_mode(&pg, "app", bundle.path(), &[]);
+    first.env("NOTES_MIGRATION_SLEEP", "3");
+    let (first, second) = std::thread::scope(|s| {
+        let first = s.spawn(|| run(first, RUN_LIMIT));
+        // The second starts while the first holds the lock (Django is sleeping in 0002).
+        wait_for_holder(&pg, "app", "djinit lockedmigrate --python");
+        let second = run(python_mode(&pg, "app", bundle.path(), &[]), RUN_LIMIT);
+        (first.join().unwrap(), second)
+    });
+    first.assert_success();
+    first.assert_no_secret(PASSWORD);
+    // SQL natively before and after; the data migration by Django.
+    for line in [
+        "Applying notes.0001_initial... OK\n",
+        "Applying notes.0002_welcome_note... OK (Django)\n",
+        "Applying notes.0003_note_pinned... OK\n",
+    ] {
+        assert!(first.stdout.contains(line), "{line:?}\n{}", first.report());
+    }
+    assert_eq!(
+        first.stdout.matches("Operations to perform:").count(),
+        1,
+        "{}",
+        first.report()
+    );
+    second.assert_success();
+    second.assert_stderr_contains("waiting for advisory lock 1000");
+    assert!(
+        second.stdout.contains("No migrations to apply.") && !second.stdout.contains("(Django)"),
+        "{}",
+        second.report()
+    );
+    // Exactly once: one welcome row, every migration recorded once, nothing left locked.
+    assert_eq!(
+        pg.psql_in(
+            "app",
+            "SELECT count(*) FROM notes_note WHERE text = 'welcome'"
+        ),
+        "1"
+    );
+    assert_eq!(
+        pg.psql_in(
+            "app",
+            "SELECT count(*) - count(DISTINCT (app, name)) FROM django_migrations"
+        ),
+        "0"
+    );
+    assert_eq!(advisory_locks(&pg, "app"), "0");
+    assert_eq!(django_check(&pg, NOTES, "app"), Some(0));
+    reference(&pg, NOTES, "django");
+    assert_eq!(schema(&pg, "app"), schema(&pg, "django"));
+
+    // Backwards through the data migration: Django unapplies 0002 (`migrate notes 0001`), djinit
+    // unapplies 0003 before it.
+    let out = run(
+        python_mode(&pg, "app", bundle.path(), &["notes", "0001"]),
+        RUN_LIMIT,
+    );
+    out.assert_success();
+    for line in [
+        "Unapplying notes.0003_note_pinned... OK\n",
+        "Unapplying notes.0002_welcome_note... OK (Django)\n",
+    ] {
+        assert!(out.stdout.contains(line), "{line:?}\n{}", out.report());
+    }
+    assert_eq!(recorded_notes(&pg, "app"), "0001_initial");
+    assert_eq!(pg.psql_in("app", "SELECT count(*) FROM notes_note"), "0");
+    assert_eq!(advisory_locks(&pg, "app"), "0");
+}
+
+#[test]
+fn python_mode_stops_at_a_failing_django_step_and_on_sigterm() {
+    let pg = Cluster::start(Auth::Scram);
+    let bundle = export(NOTES);
+    // Django fails: 65, named, what came before stays, nothing after, the lock released.
+    pg.create_database("fails");
+    let mut cmd = python_mode(&pg, "fails", bundle.path(), &[]);
+    cmd.env("NOTES_MIGRATION_FAIL", "1");
+    let out = run(cmd, RUN_LIMIT);
+    out.assert_code(65)
+        .assert_stderr_contains("Django failed applying notes.0002_welcome_note")
+        .assert_stderr_contains("exited with code 1");
+    one_line_messages_from_djinit(&out);
+    assert_eq!(recorded_notes(&pg, "fails"), "0001_initial");
+    assert_eq!(advisory_locks(&pg, "fails"), "0");
+
+    // SIGTERM while Django runs a step: Django's process group is stopped, the lock released,
+    // exit 143, the step not recorded (Django's transaction rolled back).
+    pg.create_database("stopped");
+    let dir = tempfile::tempdir().unwrap();
+    let pidfile = dir.path().join("django.pid");
+    let mut cmd = python_mode(&pg, "stopped", bundle.path(), &[]);
+    cmd.env("NOTES_MIGRATION_SLEEP", "60")
+        .env("NOTES_MIGRATION_PIDFILE", &pidfile)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let child = cmd.spawn().unwrap();
+    let django = pid_in(&pidfile);
+    let start = Instant::now();
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        start.elapsed() < Duration::from_secs(12),
+        "{:?}",
+        start.elapsed()
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(143), "{stderr}");
+    assert!(
+        stderr.contains("while Django was applying notes.0002_welcome_note"),
+        "{stderr}"
+    );
+    assert!(gone(django), "Django (pid {django}) outlived djinit");
+    assert_eq!(recorded_notes(&pg, "stopped"), "0001_initial");
+    assert_eq!(advisory_locks(&pg, "stopped"), "0");
+}
+
+/// djinit's own lines are one line each; Django's traceback (its own stderr) may be above them.
+fn one_line_messages_from_djinit(out: &Output) {
+    for bad in ["panicked", "wasm backtrace"] {
+        assert!(!out.stderr.contains(bad), "{bad:?}\n{}", out.report());
+    }
+    let ours: Vec<&str> = out
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("lockedmigrate:") || l.starts_with("djinit:"))
+        .collect();
+    assert!(!ours.is_empty(), "{}", out.report());
 }
 
 // ---- --exec: signals, --timeout, the command's process group ------------------------------------

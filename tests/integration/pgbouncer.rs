@@ -143,6 +143,24 @@ fn non_atomic_migration_through_transaction_pooling_is_refused_with_the_remedy()
         &[],
     )
     .assert_success();
+    // `--python` must hold the lock while Django runs: refused the same way, nothing run.
+    pg.create_database("python");
+    let out = djinit_via(
+        &bouncer.url("python"),
+        "lockedmigrate",
+        Some(bundle.path()),
+        &["--python", "false"],
+    );
+    out.assert_code(78)
+        .assert_stderr_contains("--python needs a session")
+        .assert_stderr_contains("DATABASE_URL_MIGRATE");
+    assert_eq!(
+        pg.psql_in(
+            "python",
+            "SELECT count(*) FROM pg_class WHERE relname = 'django_migrations'"
+        ),
+        "0"
+    );
 }
 
 #[test]

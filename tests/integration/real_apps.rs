@@ -5,14 +5,12 @@
 //! `sqlmigrate` for the SQL, `migrate` for the schema (`pg_dump --schema-only`), the
 //! `django_migrations` rows, content types, permissions and the default site, `migrate --check`.
 //!
-//! Plain `lockedmigrate` cannot apply the Python data migrations of these apps (the hybrid mode
-//! that hands them to Django comes later): the tests apply everything else natively and record
-//! exactly those with `--fake`, which on an empty database is what Django's RunPython does to the
-//! schema (nothing).
+//! Plain `lockedmigrate` refuses the Python data migrations of these apps; `--python` hands each
+//! to Django under the same lock (`djinit lockedmigrate --python "python manage.py"`).
 
-use crate::harness::{python, run, Auth, Cluster};
+use crate::harness::{run, Auth, Cluster, Output};
 use crate::lockedmigrate::{
-    django_check, djinit_cmd, export, fixture, lockedmigrate, manage, schema, RUN_LIMIT,
+    django_check, export, lockedmigrate, manage, python_mode_in, schema, RUN_LIMIT,
 };
 use djinit_tests::django::sqlmigrate_statements;
 use serde_json::Value;
@@ -102,47 +100,11 @@ fn uses_catalog_lookup(steps: &Value) -> bool {
     steps.to_string().contains("DO $djinit$")
 }
 
-/// Apply the whole plan natively except the Python migrations, which Django applies one at a time
-/// under lockedmigrate's lock (`--exec -- python manage.py migrate APP NAME`), as the hybrid mode
-/// will: before each, its parents are migrated to natively. The last run applies the rest and
-/// adds the post_migrate rows. Guarded Python goes to Django too: its guards (empty
-/// `auth_permission`...) no longer hold once Django's post_migrate has run.
-fn apply_handing_python_to_django(pg: &Cluster, db: &str, bundle: &Path, manifest: &Manifest) {
-    let applied = |k: &Key| {
-        pg.psql_in(
-            db,
-            "SELECT count(*) FROM pg_class WHERE relname = 'django_migrations'",
-        ) == "1"
-            && pg.psql_in(
-                db,
-                &format!(
-                    "SELECT count(*) FROM django_migrations WHERE app = '{}' AND name = '{}'",
-                    k.0, k.1
-                ),
-            ) == "1"
-    };
-    for p in manifest.with_python(true) {
-        for dep in manifest.get(&p)["dependencies"].as_array().unwrap() {
-            let d = key(dep[0].as_str().unwrap(), dep[1].as_str().unwrap());
-            if !applied(&d) {
-                lockedmigrate(pg, db, bundle, &[&d.0, &d.1]).assert_success();
-            }
-        }
-        // Django, with the same database settings (PG*), as the command run under the lock.
-        let django = manage(PROJECT, Some((pg, db)), &[]);
-        let mut exec = djinit_cmd("lockedmigrate", pg, db, bundle, &["--exec", "--"]);
-        exec.arg(python())
-            .args(["manage.py", "migrate", "--noinput", "-v", "0", &p.0, &p.1])
-            .current_dir(fixture(PROJECT));
-        for (k, v) in django.get_envs() {
-            if let Some(v) = v {
-                exec.env(k, v);
-            }
-        }
-        run(exec, RUN_LIMIT).assert_success();
-        assert!(applied(&p), "{p:?} was not applied by Django");
-    }
-    lockedmigrate(pg, db, bundle, &[]).assert_success();
+/// `djinit lockedmigrate --python "PYTHON manage.py"` on `db`: the SQL migrations natively, each
+/// Python migration (and each guarded one whose guard no longer holds: `auth_permission` is not
+/// empty once Django's post_migrate has run) by Django's `migrate APP NAME` under the same lock.
+fn lockedmigrate_python(pg: &Cluster, db: &str, bundle: &Path, args: &[&str]) -> Output {
+    run(python_mode_in(PROJECT, pg, db, bundle, args), RUN_LIMIT)
 }
 
 /// `manage.py migrate ARGS` of the fixture project on `db`; panics with Django's output on failure.
@@ -342,6 +304,7 @@ fn real_apps_apply_like_django_and_targets_give_djangos_schema() {
     let out = lockedmigrate(&pg, "refused", bundle.path(), &[]);
     out.assert_code(65)
         .assert_stderr_contains("account.0006_emailaddress_lower")
+        .assert_stderr_contains("--python \"python manage.py\"")
         .assert_stderr_contains("--exec");
     assert_eq!(
         pg.psql_in(
@@ -360,9 +323,39 @@ fn real_apps_apply_like_django_and_targets_give_djangos_schema() {
         &[("account", "0005")],
     );
 
-    // Everything: SQL natively, the Python migrations by Django under the lock.
+    // Everything: SQL natively, the Python migrations by Django under the lock (--python).
     pg.create_database("full");
-    apply_handing_python_to_django(&pg, "full", bundle.path(), &manifest);
+    let out = lockedmigrate_python(&pg, "full", bundle.path(), &[]);
+    out.assert_success();
+    for k in manifest.python() {
+        let line = format!("Applying {}.{}... OK (Django)\n", k.0, k.1);
+        assert!(out.stdout.contains(&line), "{line:?}\n{}", out.report());
+    }
+    // Django ran steps, so it also ran the receivers the bundle does not have, at the end, as
+    // its `migrate` does: django-guardian's anonymous user exists, and nothing is listed.
+    assert!(
+        !out.stderr.contains("post_migrate receiver"),
+        "{}",
+        out.report()
+    );
+    // Only what needs Python went to Django: every other migration was applied natively.
+    let by_django = out.stdout.matches("... OK (Django)").count();
+    assert!(
+        by_django < manifest.with_python(true).len() + 1 && by_django >= manifest.python().len(),
+        "{}",
+        out.report()
+    );
+    let native = out
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("  Applying ") && l.ends_with("... OK"))
+        .count();
+    assert_eq!(
+        native + by_django,
+        manifest.plan().len(),
+        "{}",
+        out.report()
+    );
     pg.create_database("full_django");
     django_migrate(&pg, "full_django", &[]);
     assert_same_schema(&pg, "full", "full_django", "full apply");
@@ -372,10 +365,17 @@ fn real_apps_apply_like_django_and_targets_give_djangos_schema() {
         pg.psql_in("full_django", recorded)
     );
     assert_eq!(django_check(&pg, PROJECT, "full"), Some(0));
+    let users = "SELECT username FROM auth_user ORDER BY 1";
+    assert_eq!(pg.psql_in("full", users), pg.psql_in("full_django", users));
+    assert_eq!(pg.psql_in("full", users), "AnonymousUser");
 
+    // Django's steps created content types and permissions for the models migrated so far, in
+    // that order; the whole set is Django's.
+    let sets = "SELECT app_label, model FROM django_content_type ORDER BY 1, 2; \
+                SELECT codename, name FROM auth_permission ORDER BY 1, 2";
+    assert_eq!(pg.psql_in("full", sets), pg.psql_in("full_django", sets));
     // The post_migrate rows, as a `migrate` of the whole project creates them (ids included):
-    // Django created some during the --exec steps, so start them over and let lockedmigrate add
-    // them (nothing is pending, so that is all it does).
+    // start them over and let lockedmigrate add them (nothing is pending, so that is all it does).
     pg.psql_in(
         "full",
         "TRUNCATE django_content_type, auth_permission, django_site RESTART IDENTITY CASCADE",

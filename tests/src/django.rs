@@ -4,8 +4,8 @@
 //! Its settings read `DATABASE_URL` for the `default` alias and `DATABASE_URL_<ALIAS>` for
 //! others (alias lower-cased), like djinit does, so the same environment drives both sides.
 
-use crate::paths::python;
-use std::path::Path;
+use crate::paths::{python, workspace_root};
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// The project: `manage.py` plus package `djinit_testproj` (settings in `settings.py`).
@@ -95,14 +95,7 @@ impl DjangoProject {
     /// `python manage.py <args>` in the project dir, environment empty except `PATH`
     /// (add `DATABASE_URL` yourself). Run it with [`crate::run`].
     pub fn manage(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new(python());
-        cmd.current_dir(self.dir.path())
-            .env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("PYTHONDONTWRITEBYTECODE", "1")
-            .arg("manage.py")
-            .args(args);
-        cmd
+        manage_py(self.dir.path(), args)
     }
 }
 
@@ -134,6 +127,48 @@ pub fn atomic_bundle() -> (DjangoProject, tempfile::TempDir) {
         );
     }
     (proj, dir)
+}
+
+/// `tests/fixtures/<name>`, a fixture Django project (`manage.py` at its top; its settings read
+/// the libpq variables, e.g. `real_app_project`).
+pub fn fixture(name: &str) -> PathBuf {
+    workspace_root().join("tests/fixtures").join(name)
+}
+
+/// `python manage.py <args>` in fixture project `name`, environment empty except `PATH` and
+/// `PYTHONDONTWRITEBYTECODE`: add the database's libpq variables (e.g. `Cluster::pg_env`).
+pub fn fixture_manage(name: &str, args: &[&str]) -> Command {
+    manage_py(&fixture(name), args)
+}
+
+/// `python manage.py <args>` (the venv's Python) in `dir`, environment empty except `PATH` and
+/// `PYTHONDONTWRITEBYTECODE`.
+pub fn manage_py(dir: &std::path::Path, args: &[&str]) -> Command {
+    let mut cmd = Command::new(python());
+    cmd.current_dir(dir)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .arg("manage.py")
+        .args(args);
+    cmd
+}
+
+/// Fixture project `name`'s migration bundle, exported into a new temp dir with no database
+/// reachable (the exporter needs none); panics with the exporter's output on failure.
+pub fn export_fixture(name: &str) -> tempfile::TempDir {
+    let dir = tempfile::Builder::new()
+        .prefix("djinit-bundle-")
+        .tempdir()
+        .unwrap();
+    let mut cmd = fixture_manage(name, &["djinit_export", dir.path().to_str().unwrap()]);
+    // Nothing listens here: an exporter that tried to connect would fail.
+    cmd.env("PGHOST", "127.0.0.1").env("PGPORT", "1");
+    let out = crate::process::run(cmd, std::time::Duration::from_secs(300));
+    if out.code != Some(0) || !dir.path().join("manifest.json").is_file() {
+        panic!("exporting fixture {name}'s bundle failed\n{}", out.report());
+    }
+    dir
 }
 
 /// The statements of `sqlmigrate` output (or of SQL text), for comparing it with SQL from

@@ -185,3 +185,34 @@ pub fn plan(graph: &Graph<'_>, target: &Target, applied: &HashSet<Key>) -> Vec<P
     }
     out
 }
+
+/// The target of Django's `migrate APP TARGET` whose plan, given `applied`, is exactly the one
+/// step `p`: forwards the migration itself; backwards its parent in the same app (`zero` for
+/// the app's first). `None` when no target does exactly that (unapplying a merge migration, or
+/// a parent whose other applied children or their dependents would be unapplied too). Checked
+/// with [`plan`] itself, Django's planner, so the answer cannot disagree with what Django does.
+pub fn exact_target(graph: &Graph<'_>, applied: &HashSet<Key>, p: &Planned) -> Option<String> {
+    let (app, name) = &p.key;
+    let target = if !p.backwards {
+        Target::Migration(app.clone(), name.clone())
+    } else {
+        let parents: Vec<&Key> = graph
+            .parents
+            .get(&p.key)?
+            .iter()
+            .filter(|k| &k.0 == app)
+            .collect();
+        match parents.as_slice() {
+            [] => Target::Zero(app.clone()),
+            [parent] => Target::Migration(app.clone(), parent.1.clone()),
+            _ => return None,
+        }
+    };
+    if plan(graph, &target, applied) != [p.clone()] {
+        return None;
+    }
+    Some(match target {
+        Target::Migration(_, n) => n,
+        _ => "zero".to_string(),
+    })
+}

@@ -131,6 +131,16 @@ impl Migration {
             .collect()
     }
 
+    /// Whether this direction has a Python step, guarded or not (`false` when irreversible).
+    pub fn has_python(&self, backwards: bool) -> bool {
+        let steps = if backwards {
+            self.backward.as_deref().unwrap_or_default()
+        } else {
+            &self.forward
+        };
+        steps.iter().any(|s| matches!(s, Step::Python { .. }))
+    }
+
     /// Whether this direction needs Django: an unguarded Python step in the steps chosen for
     /// it (`sql` / `python` in a plan). `None` when the direction is irreversible.
     pub fn needs_python(&self, backwards: bool) -> Option<bool> {

@@ -23,7 +23,7 @@ pub mod needs;
 pub use args::{Args, CommandLine, Env, Parsed, UsageError};
 pub use exit::{ExitCode, Failure};
 pub use log::Log;
-pub use needs::{Needs, Peer};
+pub use needs::{HostCommand, HostRun, Needs, Peer};
 
 /// Run `run`, print its error (if any) as one line on stderr and turn it into the process exit
 /// code. The only place where errors become exit codes.

@@ -16,6 +16,25 @@ pub enum Peer {
     AnyHost(u16),
 }
 
+/// A native command the host runs for the component (see [`Needs::host_command`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostCommand {
+    /// The program and its arguments.
+    pub argv: Vec<String>,
+    pub when: HostRun,
+}
+
+/// When the host runs a [`HostCommand`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HostRun {
+    /// Once, as the whole job, while the component holds the lock (`--exec`); its exit code is
+    /// the run's.
+    Once,
+    /// For each step the component hands back, with the step's arguments appended
+    /// (`--python CMD`: Django's `migrate APP NAME` for each Python migration).
+    PerStep,
+}
+
 /// Everything a command may touch besides stdio, clocks and random.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Needs {
@@ -38,9 +57,9 @@ pub struct Needs {
     /// set: the host hands `/etc/resolv.conf`'s content over (the command reads no host file).
     pub resolv_conf_var: Option<&'static str>,
     /// A command line the host runs natively, outside the sandbox, while the component holds
-    /// what it acquired for it (lockedmigrate `--exec -- CMD`: the advisory lock, through its
-    /// `lock-session` export).
-    pub host_command: Option<Vec<String>>,
+    /// what it acquired for it (lockedmigrate `--exec -- CMD` and `--python CMD`: the advisory
+    /// lock, through its `lock-session` export).
+    pub host_command: Option<HostCommand>,
     /// SIGTERM is how this run normally ends (`dns-discover --watch`: a sidecar, stopped with
     /// every Pod stop): the host reports it as success (one line, exit 0), not as exit 143.
     pub sigterm_is_shutdown: bool,

@@ -204,7 +204,7 @@ fn run_steps(
                     return Err(anyhow::Error::new(Failure::new(
                         Kind::Data,
                         format!(
-                            "step {} of {} is Python ({name}); it is a no-op only when {} ({}), which does not hold on this database: apply it with `djinit lockedmigrate --exec -- python manage.py migrate`",
+                            "step {} of {} is Python ({name}); it is a no-op only when {} ({}), which does not hold on this database: let Django apply it, `djinit lockedmigrate --python \"python manage.py\"`",
                             i + 1,
                             m.label(),
                             g.sql,
@@ -254,7 +254,7 @@ pub fn needs_python(m: &Migration, what: &str) -> anyhow::Error {
     anyhow::Error::new(Failure::new(
         Kind::Data,
         format!(
-            "migration {} needs Python ({what}), which the bundle cannot apply; nothing of it was applied. Run Django under the lock instead: `djinit lockedmigrate --exec -- python manage.py migrate`",
+            "migration {} needs Python ({what}), which the bundle cannot apply; nothing was applied. Hand such migrations to Django under the same lock: `djinit lockedmigrate --python \"python manage.py\"` (or all of Django: --exec -- python manage.py migrate)",
             m.label()
         ),
     ))

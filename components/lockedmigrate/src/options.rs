@@ -2,12 +2,13 @@
 
 use djinit_bundle::graph::Target;
 use djinit_cli::args::{Arg, Args, Common};
-use djinit_cli::{CommandLine, Env, Needs, UsageError};
+use djinit_cli::{CommandLine, Env, HostCommand, HostRun, Needs, UsageError};
 use std::path::PathBuf;
 use std::time::Duration;
 
 pub const HELP: &str = "\
 usage: lockedmigrate [-L LOCK_ID] [--lock-timeout SEC] [-t SEC] [--bundle DIR] [--noinput]
+                     [--python CMD | --exec -- CMD ARGS...]
                      [--ddl-lock-timeout SEC] [--ddl-retries N] [--cancel-blockers-after SEC]
                      [-d ALIAS] [--fake] [--fake-initial] [--plan] [--check] [--prune]
                      [-v {0,1,2,3}] [app_label] [migration_name]
@@ -50,6 +51,11 @@ options:
       --check          exit 1 if migrations are pending, without applying them
       --prune          delete django_migrations rows of app_label that are not in the bundle
       --noinput, --no-input  accepted (never prompts)
+      --python CMD     (djinit runner) apply the SQL migrations natively and hand each one
+                       that needs Python, in plan order and under the same lock, to Django:
+                       `migrate APP NAME` in one `CMD shell` process started when first needed
+                       (e.g. --python 'python manage.py', run in the current directory with
+                       djinit's environment); then go on
       --exec -- CMD ARGS...  (djinit runner) take the lock, run CMD natively while holding it
                        (e.g. python manage.py migrate --noinput), release it; CMD's exit code
   -d, --database ALIAS database alias: `default` reads DATABASE_URL, any other reads
@@ -61,7 +67,8 @@ options:
 Each atomic migration and its django_migrations row commit in one transaction; a non-atomic
 one (CREATE INDEX CONCURRENTLY) runs outside a transaction and is recorded after it succeeded.
 The run stops at the first failure, naming the migration and the SQLSTATE. A migration that
-needs Python (RunPython without a guard) is refused: run Django itself under the lock with
+needs Python (RunPython without a guard, or whose guard does not hold) is refused up front
+unless --python hands it to Django; or run all of Django under the lock with
 `djinit lockedmigrate --exec -- python manage.py migrate`.
 
 Behind PgBouncer in transaction pooling mode (detected before anything is touched) each
@@ -92,6 +99,9 @@ pub struct Options {
     pub bundle: Option<PathBuf>,
     /// `--exec -- CMD ARGS...`: the command the runner runs while the lock is held.
     pub exec: Option<Vec<String>>,
+    /// `--python CMD`, split into words: Django's `manage.py` command line, to which the runner
+    /// appends `migrate ... APP NAME` for each migration that needs Python.
+    pub python: Option<Vec<String>>,
     pub fake: bool,
     pub fake_initial: bool,
     pub plan: bool,
@@ -163,14 +173,27 @@ impl CommandLine for Options {
     const PARSER_ENV: &'static [&'static str] = PARSER_ENV;
 
     /// The database, the bundle directory (read-only; none with `--exec` and no bundle) and
-    /// the variable naming it. Nothing writable, no UDP. (`--exec`'s CMD runs natively on the
-    /// host, outside the sandbox; the runner starts it.)
+    /// the variable naming it. Nothing writable, no UDP. (`--exec`'s and `--python`'s CMD runs
+    /// natively on the host, outside the sandbox; the runner starts it.)
     fn needs(&self, _env: Env<'_>) -> Needs {
+        let once = |argv: &Vec<String>| HostCommand {
+            argv: argv.clone(),
+            when: HostRun::Once,
+        };
+        let per_step = |argv: &Vec<String>| HostCommand {
+            argv: argv.clone(),
+            when: HostRun::PerStep,
+        };
         Needs {
             database: Some(self.common.database.clone()),
             env: PARSER_ENV.iter().map(|v| v.to_string()).collect(),
             bundle: self.bundle.clone(),
-            host_command: self.exec.clone(),
+            // `--plan`/`--check` only read: the component runs them alone.
+            host_command: self.exec.as_ref().map(once).or(self
+                .python
+                .as_ref()
+                .filter(|_| !(self.plan || self.check))
+                .map(per_step)),
             ..Needs::default()
         }
     }
@@ -183,6 +206,7 @@ impl CommandLine for Options {
             timeout: DEFAULT_TIMEOUT,
             bundle: None,
             exec: None,
+            python: None,
             fake: false,
             fake_initial: false,
             plan: false,
@@ -241,6 +265,7 @@ impl CommandLine for Options {
                     }
                     o.exec = Some(cmd);
                 }
+                a if a.is_long("python") => o.python = Some(python_command(&args.value()?)?),
                 a if a.is_long("noinput") || a.is_long("no-input") => {}
                 a if a.is_long("run-syncdb") => {
                     return Err(UsageError(
@@ -258,6 +283,11 @@ impl CommandLine for Options {
                 "no migration bundle: pass --bundle DIR or set DJINIT_MIGRATIONS".into(),
             ));
         }
+        if o.exec.is_some() && o.python.is_some() {
+            return Err(UsageError(
+                "--python and --exec exclude each other: --python hands single migrations to Django, --exec runs CMD as the whole job".into(),
+            ));
+        }
         if o.prune && o.app_label.is_none() {
             return Err(UsageError(
                 "Migrations can be pruned only when an app is specified.".into(),
@@ -267,6 +297,16 @@ impl CommandLine for Options {
             // Django allows both; --fake wins. Keep Django's behaviour.
         }
         Ok(o)
+    }
+}
+
+/// `--python CMD` split into words as a POSIX shell would (no shell runs it).
+fn python_command(cmd: &str) -> Result<Vec<String>, UsageError> {
+    match shlex::split(cmd) {
+        Some(words) if !words.is_empty() => Ok(words),
+        _ => Err(UsageError(format!(
+            "--python expects Django's command, e.g. --python \"python manage.py\", got {cmd:?}"
+        ))),
     }
 }
 
@@ -365,14 +405,40 @@ mod tests {
             &|_| None,
         );
         assert_eq!((n.bundle, n.database.as_deref()), (None, Some("default")));
-        assert_eq!(n.host_command, Some(v(&["manage.py", "-d", "y"])));
+        let once = |argv: &[&str]| {
+            Some(HostCommand {
+                argv: v(argv),
+                when: HostRun::Once,
+            })
+        };
+        assert_eq!(n.host_command, once(&["manage.py", "-d", "y"]));
         assert_eq!(
             needs(&v(&["--exec", "true"]), &|_| None).host_command,
-            Some(v(&["true"]))
+            once(&["true"])
         );
         assert_eq!(needs(&v(&["-L", "5"]), &env).host_command, None);
         // `--exec` without CMD: a usage error the component reports; nothing for the host to run.
         assert_eq!(needs(&v(&["--exec", "--"]), &env).host_command, None);
+    }
+
+    #[test]
+    fn python_is_split_like_a_shell_and_excludes_exec() {
+        let o = parse(&["--python", "python -X utf8 'my app/manage.py'"]).unwrap();
+        assert_eq!(
+            o.python.unwrap(),
+            ["python", "-X", "utf8", "my app/manage.py"]
+        );
+        let o = parse(&["--python=python3 manage.py", "shop", "0002"]).unwrap();
+        assert_eq!(o.python.as_deref().unwrap(), ["python3", "manage.py"]);
+        assert_eq!(o.target(), Target::Migration("shop".into(), "0002".into()));
+        for bad in ["", "  ", "python 'manage.py"] {
+            let e = parse(&["--python", bad]).unwrap_err();
+            assert!(e.0.contains("--python expects"), "{bad:?}: {e:?}");
+        }
+        let e = parse(&["--python", "python manage.py", "--exec", "--", "true"]).unwrap_err();
+        assert!(e.0.contains("exclude each other"), "{e:?}");
+        // The bundle stays required: the SQL migrations come from it.
+        assert!(parse_env(&["--python", "python manage.py"], &|_| None).is_err());
     }
 
     #[test]

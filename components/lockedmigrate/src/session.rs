@@ -1,12 +1,15 @@
 //! The `djinit:commands/lock-session` export (wit/lock-session.wit): a host takes the advisory
 //! lock through this component, runs something natively, and releases it
-//! (`djinit lockedmigrate --exec -- CMD`). The session lives in this instance between the calls.
+//! (`djinit lockedmigrate --exec -- CMD`); or, between acquiring and releasing, calls `migrate`
+//! until it returns no more migrations for Django (`--python CMD`, handover.rs). The session
+//! lives in this instance between the calls.
 
-use crate::pooling::{self, Pooling};
-use crate::{connection, lock};
+use crate::migrate::{self, Handing, Locking, Run, Started};
+use djinit_bundle::graph::Target;
+use djinit_bundle::Bundle;
 use djinit_cli::CommandLine;
 use djinit_cli::Log;
-use djinit_pg::{Client, Config};
+use djinit_pg::Config;
 use djinit_wait::Deadline;
 use lockedmigrate::options::Options;
 use std::cell::RefCell;
@@ -17,10 +20,20 @@ wit_bindgen::generate!({
     world: "lock-session-provider",
 });
 
-use exports::djinit::commands::lock_session::{Failure, Guest};
+use exports::djinit::commands::lock_session::{DjangoStep, Failure, Guest};
+
+/// The session holding the lock, and what `--python`'s calls of `migrate` share.
+struct Held {
+    started: Started,
+    opts: Options,
+    log: Log,
+    /// `--python`: the bundle and target, read by the first `migrate`.
+    bundle: Option<(Bundle, Target)>,
+    handing: Handing,
+}
 
 thread_local! {
-    static SESSION: RefCell<Option<(Client, i64)>> = const { RefCell::new(None) };
+    static SESSION: RefCell<Option<Held>> = const { RefCell::new(None) };
 }
 
 struct Provider;
@@ -35,15 +48,14 @@ fn failure(e: anyhow::Error) -> Failure {
     }
 }
 
-fn acquire(args: Vec<String>) -> anyhow::Result<String> {
-    if SESSION.with(|s| s.borrow().is_some()) {
-        return Err(
-            djinit_cli::UsageError("the lock is already held by this instance".into()).into(),
-        );
-    }
-    // lockedmigrate's command line; `--exec` (added when missing) makes the bundle optional.
+/// lockedmigrate's command line as the host passes it (`--exec` added when neither `--exec`
+/// nor `--python` is there: it makes the bundle optional).
+fn options(args: Vec<String>) -> anyhow::Result<Options> {
     let mut args = args;
-    if !args.iter().any(|a| a == "--exec") {
+    if !args
+        .iter()
+        .any(|a| a == "--exec" || a.starts_with("--python"))
+    {
         args.extend(["--exec", "--", "host"].map(String::from));
     }
     let env = |k: &str| std::env::var(k).ok();
@@ -52,27 +64,108 @@ fn acquire(args: Vec<String>) -> anyhow::Result<String> {
             djinit_cli::UsageError("--help and --version do not take a lock".into()).into(),
         );
     };
-    let log = Log::new("lockedmigrate", opts.common.verbosity);
-    let cfg = Config::for_command(&opts.common.database, "djinit lockedmigrate --exec")?;
-    // Every exchange bounded by -t (the lock wait polls); idle while CMD runs.
-    let (mut client, pid) = connection::open(&cfg, &opts, &log, None)?;
-    if let Pooling::Transaction { evidence } = pooling::detect(&mut client, &cfg, &opts, &log)? {
-        return Err(djinit_cli::Failure::new(
-            djinit_wait::Kind::Config,
-            format!(
-                "--exec needs a session that holds the advisory lock while CMD runs, and this connection is pooled per transaction ({evidence}); nothing was run. Use a direct or session-pooled connection for migrations, e.g. DATABASE_URL_MIGRATE=postgres://...@db-host:5432/app and `-d migrate`"
-            ),
-        )
-        .into());
+    Ok(opts)
+}
+
+fn acquire(args: Vec<String>) -> anyhow::Result<String> {
+    if SESSION.with(|s| s.borrow().is_some()) {
+        return Err(
+            djinit_cli::UsageError("the lock is already held by this instance".into()).into(),
+        );
     }
-    lock::acquire(&mut client, opts.lock_id, opts.lock_timeout, &log)?;
+    let opts = options(args)?;
+    let log = Log::new("lockedmigrate", opts.common.verbosity);
+    let (how, why) = if opts.python.is_some() {
+        (
+            "djinit lockedmigrate --python",
+            "--python needs a session that holds the advisory lock while Django runs each Python migration",
+        )
+    } else {
+        (
+            "djinit lockedmigrate --exec",
+            "--exec needs a session that holds the advisory lock while CMD runs",
+        )
+    };
+    let cfg = Config::for_command(&opts.common.database, how)?;
+    // Every exchange bounded by -t (the lock wait polls); idle while the host's command runs.
+    let started = migrate::start(&cfg, &opts, &log, None, Locking::Session(why))?;
     let what = format!(
-        "advisory lock {} held by session pid {pid} on {}",
+        "advisory lock {} held by session pid {} on {}",
         opts.lock_id,
+        started.pid,
         cfg.describe()
     );
-    SESSION.with(|s| *s.borrow_mut() = Some((client, opts.lock_id)));
+    SESSION.with(|s| {
+        *s.borrow_mut() = Some(Held {
+            started,
+            opts,
+            log,
+            bundle: None,
+            handing: Handing::default(),
+        })
+    });
     Ok(what)
+}
+
+fn migrate(args: Vec<String>) -> anyhow::Result<Option<DjangoStep>> {
+    SESSION.with(|s| {
+        let mut s = s.borrow_mut();
+        let Some(held) = s.as_mut() else {
+            return Err(djinit_cli::UsageError(
+                "migrate before acquire: the lock is not held by this instance".into(),
+            )
+            .into());
+        };
+        if held.opts.python.is_none() || options(args)?.python.is_none() {
+            return Err(djinit_cli::UsageError(
+                "migrate hands migrations to Django: acquire and migrate with --python CMD".into(),
+            )
+            .into());
+        }
+        if held.bundle.is_none() {
+            let dir = held.opts.bundle.clone().unwrap_or_default();
+            let bundle = Bundle::load(&dir)?;
+            migrate::check_server_version(&mut held.started.client, &bundle)?;
+            let target = migrate::resolve_target(&bundle, held.opts.target())?;
+            held.log.detail(format!(
+                "bundle {} ({} migrations, Django {}), Python migrations handed to {}",
+                bundle.path.display(),
+                bundle.migrations.len(),
+                bundle.django,
+                held.opts.python.as_deref().unwrap_or_default().join(" ")
+            ));
+            held.bundle = Some((bundle, target));
+        }
+        let Held {
+            started,
+            opts,
+            log,
+            bundle: Some((bundle, target)),
+            handing,
+        } = held
+        else {
+            unreachable!("loaded above")
+        };
+        let step = Run {
+            txn: &started.txn,
+            pooling: started.pooling.as_ref(),
+            bundle,
+            target,
+            opts,
+            log,
+        }
+        .go(&mut started.client, Some(handing))?;
+        Ok(step.map(|h| {
+            handing.django_ran |= !h.receivers_only;
+            handing.last = Some((h.clone(), std::time::Instant::now()));
+            DjangoStep {
+                label: h.label(),
+                backwards: h.backwards,
+                args: h.args,
+                reason: h.reason,
+            }
+        }))
+    })
 }
 
 impl Guest for Provider {
@@ -80,10 +173,15 @@ impl Guest for Provider {
         acquire(args).map_err(failure)
     }
 
+    fn migrate(args: Vec<String>) -> Result<Option<DjangoStep>, Failure> {
+        migrate(args).map_err(failure)
+    }
+
     fn release() -> Result<(), Failure> {
-        let Some((mut client, id)) = SESSION.with(|s| s.borrow_mut().take()) else {
+        let Some(held) = SESSION.with(|s| s.borrow_mut().take()) else {
             return Ok(());
         };
+        let (mut client, id) = (held.started.client, held.opts.lock_id);
         let key = id.to_string();
         // Bounded: a server that stopped answering must not hold the host's release forever.
         client.set_deadline(Deadline::after(RELEASE_LIMIT));

@@ -32,7 +32,7 @@ pub mod database;
 
 use std::path::Path;
 
-use djinit_cli::{CommandLine, Needs, Peer};
+use djinit_cli::{CommandLine, HostCommand, Needs, Peer};
 
 use crate::exec::Run;
 use crate::grants::{DirGrant, Grants, Target};
@@ -42,8 +42,8 @@ use crate::policy::EnvView;
 pub type NeedsFn = fn(args: &[String], env: &dyn Fn(&str) -> Option<String>) -> Needs;
 
 /// Runs a command whose needs name a [`Needs::host_command`]: the component holds something for
-/// the host's native command (lockedmigrate `--exec`: [`crate::lock_exec::run`]).
-pub type NativeFn = fn(run: Run, host_command: Vec<String>) -> anyhow::Result<u8>;
+/// the host's native command (lockedmigrate `--exec` and `--python`: [`crate::lock_exec::run`]).
+pub type NativeFn = fn(run: Run, host_command: HostCommand) -> anyhow::Result<u8>;
 
 /// One embedded command.
 pub struct Command {
@@ -59,7 +59,7 @@ pub struct Command {
 #[derive(Debug, Default)]
 pub struct Plan {
     pub grants: Grants,
-    pub host_command: Option<Vec<String>>,
+    pub host_command: Option<HostCommand>,
 }
 
 /// Every command with a policy.
@@ -215,9 +215,10 @@ mod tests {
         }
     }
 
-    /// Only lockedmigrate has a native hook, and it runs only for `--exec -- CMD`.
+    /// Only lockedmigrate has a native hook, and it runs only for `--exec -- CMD` (once) and
+    /// `--python CMD` (per Django step; not for the read-only `--plan`).
     #[test]
-    fn lockedmigrate_exec_is_the_native_hook() {
+    fn lockedmigrate_exec_and_python_are_the_native_hook() {
         let natives: Vec<&str> = ALL
             .iter()
             .filter(|c| c.native.is_some())
@@ -229,11 +230,38 @@ mod tests {
             &["-L", "5", "--exec", "--", "sh", "-c", "true"],
             &[],
         );
+        let host = |argv: &[&str], when| HostCommand {
+            argv: argv.iter().map(|s| s.to_string()).collect(),
+            when,
+        };
         assert_eq!(
             p.host_command,
-            Some(["sh", "-c", "true"].map(String::from).to_vec())
+            Some(host(&["sh", "-c", "true"], djinit_cli::HostRun::Once))
         );
         let p = plan("lockedmigrate", &["--bundle", "/b"], &[]);
+        assert_eq!(p.host_command, None);
+        let p = plan(
+            "lockedmigrate",
+            &[
+                "--bundle",
+                "/b",
+                "--python",
+                "/venv/bin/python 'manage dir/manage.py'",
+            ],
+            &[],
+        );
+        assert_eq!(
+            p.host_command,
+            Some(host(
+                &["/venv/bin/python", "manage dir/manage.py"],
+                djinit_cli::HostRun::PerStep
+            ))
+        );
+        let p = plan(
+            "lockedmigrate",
+            &["--bundle", "/b", "--python", "python manage.py", "--plan"],
+            &[],
+        );
         assert_eq!(p.host_command, None);
     }
 

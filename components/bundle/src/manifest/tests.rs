@@ -247,3 +247,48 @@ fn site_rows_parse() {
         matches!(&b.post_migrate[0], Row::Site { id: 1, sequence_reset, .. } if sequence_reset.len() == 1)
     );
 }
+
+/// `lockedmigrate --python`: the `migrate APP TARGET` that Django runs for exactly one step.
+#[test]
+fn exact_target_is_one_step_or_none() {
+    use crate::graph::exact_target;
+    // a: 0001 <- 0002 <- 0003, 0002 <- 0002b (a sibling of 0003); b.0001 depends on a.0002.
+    let text = manifest(vec![
+        mig("a", "0001", &[]),
+        mig("a", "0002", &[("a", "0001")]),
+        mig("a", "0003", &[("a", "0002")]),
+        mig("a", "0002b", &[("a", "0002")]),
+        mig("b", "0001", &[("a", "0002")]),
+    ]);
+    let b = Bundle::parse(&text, "x".as_ref()).unwrap();
+    let g = Graph::new(&b);
+    let keys = |k: &[(&str, &str)]| -> HashSet<Key> {
+        k.iter()
+            .map(|(a, n)| (a.to_string(), n.to_string()))
+            .collect()
+    };
+    let p = |app: &str, name: &str, backwards: bool| Planned {
+        key: (app.into(), name.into()),
+        backwards,
+    };
+    let t = |applied: &[(&str, &str)], step: Planned| exact_target(&g, &keys(applied), &step);
+    // Forwards: the migration itself, when its dependencies are applied.
+    assert_eq!(
+        t(&[("a", "0001")], p("a", "0002", false)).as_deref(),
+        Some("0002")
+    );
+    assert_eq!(t(&[], p("a", "0002", false)), None);
+    // Backwards: the parent, or zero for the first.
+    let chain = [("a", "0001"), ("a", "0002"), ("a", "0003")];
+    assert_eq!(t(&chain, p("a", "0003", true)).as_deref(), Some("0002"));
+    assert_eq!(
+        t(&[("a", "0001")], p("a", "0001", true)).as_deref(),
+        Some("zero")
+    );
+    // `migrate a 0002` would also unapply the applied sibling 0002b.
+    let siblings = [("a", "0001"), ("a", "0002"), ("a", "0003"), ("a", "0002b")];
+    assert_eq!(t(&siblings, p("a", "0003", true)), None);
+    // `migrate a 0001` would also unapply b.0001, which depends on a.0002.
+    let dependent = [("a", "0001"), ("a", "0002"), ("b", "0001")];
+    assert_eq!(t(&dependent, p("a", "0002", true)), None);
+}

@@ -72,7 +72,7 @@ def run(directory, alias, pg_version, stdout, verbosity=1):
         )
         if python:
             stdout.write(
-                "Needs Python (apply with `djinit lockedmigrate --exec -- python manage.py migrate`): "
+                "Needs Python (djinit hands these to Django: `djinit lockedmigrate --python \"python manage.py\"`): "
                 + ", ".join(python)
             )
         for name in manifest["post_migrate"]["not_exported"]:

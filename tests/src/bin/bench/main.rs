@@ -13,6 +13,7 @@ mod dns_discover;
 mod ensureadmin;
 mod lockedmigrate;
 mod pgbouncer;
+mod real_apps;
 mod report;
 mod ship;
 mod sizes;
@@ -39,6 +40,7 @@ const SECTIONS: &[Section] = &[
     ("ensureadmin", ensureadmin::run),
     ("lockedmigrate", lockedmigrate::run),
     ("pgbouncer", pgbouncer::run),
+    ("real-apps", real_apps::run),
     ("dns-discover", dns_discover::run),
     ("tls", tls::run),
     ("sizes", sizes::run),

@@ -55,14 +55,7 @@ fn url(t: &Tour, db: &str) -> String {
 /// `python manage.py <args>` in the fixture project (the venv's Python), environment empty but
 /// `PATH`; the project reads the libpq variables `PG*`.
 fn manage(args: &[&str]) -> Command {
-    let mut cmd = Command::new(python());
-    cmd.current_dir(workspace_root().join(PROJECT))
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("PYTHONDONTWRITEBYTECODE", "1")
-        .arg("manage.py")
-        .args(args);
-    cmd
+    djinit_tests::django::manage_py(&workspace_root().join(PROJECT), args)
 }
 
 /// The libpq variables that point Django at database `db` of the tour's cluster.

@@ -1,8 +1,8 @@
 //! The Kubernetes manifests in `runner/kubernetes/`: validated offline against the schemas of the
 //! oldest and newest Kubernetes versions the README supports (PyPI `kubernetes-validate`, pinned
 //! in `tests/requirements.txt`), checked field by field against the restricted Pod Security
-//! profile and the exit-code table, and the Deployment **run** with `podman kube play` against a
-//! throwaway cluster on loopback.
+//! profile and the exit-code table, and the Deployment and the ensureadmin Job's Pod **run** with
+//! `podman kube play` against a throwaway cluster on loopback.
 
 use crate::harness::{python, run, spawn, workspace_root, Auth, Cluster, Output, PASSWORD};
 
@@ -828,4 +828,184 @@ fn deployment_runs_under_podman_kube_play() {
         assert!(!web.contains("pending"), "{pod}: {web}");
     }
     assert_eq!((appliers, waiters), (1, 1));
+}
+
+/// `runner/kubernetes/ensureadmin-job.yaml`'s Pod template as a Pod of this run (podman 4.3 has
+/// no Job kind; what a Job adds, `podFailurePolicy` and `backoffLimit`, is the API server's and
+/// is checked against the exit-code table above): the test's djinit image and Secret put in.
+/// podman 4.3 reads the two uses of one Kubernetes Secret from two podman secrets of different
+/// formats: `secretKeyRef` from JSON of base64 values (`env_secret`), a secret volume from a
+/// Secret's YAML (`volume_secret`), writing `data` values to the files without base64-decoding
+/// them (and ignoring `stringData`), so the test's holds the password as it is.
+fn render_job_pod(job: &Value, name: &str, env_secret: &str, volume_secret: &str) -> Value {
+    let mut spec = job["spec"]["template"]["spec"].clone();
+    // Volume names made unique: podman keeps a Pod's volumes as named volumes after `kube down`,
+    // and a later Pod with the same name would mount the old content.
+    let mut renames = Vec::new();
+    for v in spec["volumes"].as_array_mut().into_iter().flatten() {
+        if !v["secret"].is_null() {
+            v["secret"]["secretName"] = json!(volume_secret);
+        }
+        let new = format!("{name}-{}", v["name"].as_str().unwrap());
+        renames.push((v["name"].clone(), new.clone()));
+        v["name"] = json!(new);
+    }
+    for c in spec["containers"].as_array_mut().unwrap() {
+        assert_eq!(c["image"], DJINIT_IMAGE, "the Job runs the djinit image");
+        c["image"] = json!(ship::image());
+        for e in c["env"].as_array_mut().into_iter().flatten() {
+            if !e["valueFrom"]["secretKeyRef"].is_null() {
+                e["valueFrom"]["secretKeyRef"]["name"] = json!(env_secret);
+            }
+        }
+        for m in c["volumeMounts"].as_array_mut().into_iter().flatten() {
+            let (_, new) = renames.iter().find(|(old, _)| m["name"] == *old).unwrap();
+            m["name"] = json!(new);
+        }
+    }
+    json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name}, "spec": spec})
+}
+
+/// The ensureadmin Job's Pod, run for real with `podman kube play --network host` (password as a
+/// file from a Secret volume, the rest from secretKeyRef, user 65532, read-only root): twice
+/// with a strong password (the user is created once, both exit 0), then with a weak one (exit
+/// 65, which the Job's podFailurePolicy turns into FailJob).
+#[test]
+fn ensureadmin_job_runs_under_podman_kube_play() {
+    if Command::new("podman").arg("--version").output().is_err() {
+        eprintln!(
+            "\n\n*** SKIPPED kubernetes::ensureadmin_job_runs_under_podman_kube_play: podman is \
+             not installed, so the Job's Pod was NOT run (install podman, runc, buildah) ***\n\n"
+        );
+        return;
+    }
+    let id = format!("djinit-job-{}", std::process::id());
+    let mut podrun = PodmanRun {
+        files: vec![],
+        pods: vec![],
+        volumes: vec![],
+        secret: None,
+        image: None,
+    };
+    let pg = Cluster::start(Auth::Scram);
+    pg.create_database("app");
+    pg.psql_in(
+        "app",
+        &std::fs::read_to_string(workspace_root().join("tests/fixtures/ensureadmin_auth_user.sql"))
+            .unwrap(),
+    );
+    let job = load(&manifest("ensureadmin-job.yaml"))
+        .into_iter()
+        .find(|d| d["kind"] == "Job")
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    // One Pod run with `password`: its exit code and logs (the Pod and Secret removed after).
+    let mut play = |round: &str, password: &str| -> (i64, String) {
+        let keys = json!({
+            "databaseURL": base64(pg.url_for("postgres", PASSWORD, "app").as_bytes()),
+            "adminUsername": base64(b"admin"),
+            "adminEmail": base64(b"admin@example.com"),
+            "adminPassword": base64(password.as_bytes()),
+        });
+        let (env_secret, volume_secret) =
+            (format!("{id}-{round}-env"), format!("{id}-{round}-vol"));
+        for (secret, content) in [
+            (&env_secret, keys.to_string()),
+            (
+                &volume_secret,
+                json!({"data": {"adminPassword": password}}).to_string(),
+            ),
+        ] {
+            crate::harness::run_with_input(
+                ship::podman().args(["secret", "create", secret, "-"]),
+                content,
+                PODMAN_LIMIT,
+            )
+            .assert_success();
+        }
+        let name = format!("{id}-{round}");
+        let file = dir.path().join(format!("{name}.yaml"));
+        let pod = render_job_pod(&job, &name, &env_secret, &volume_secret);
+        // podman keeps a secret volume as a named volume called after the secret.
+        for v in pod["spec"]["volumes"].as_array().into_iter().flatten() {
+            podrun.volumes.push(v["name"].as_str().unwrap().to_string());
+        }
+        podrun.volumes.push(volume_secret.clone());
+        std::fs::write(&file, serde_json::to_string_pretty(&pod).unwrap()).unwrap();
+        let out = run(
+            ship::podman()
+                .args(["kube", "play", "--network", "host"])
+                .arg(&file),
+            PODMAN_LIMIT,
+        );
+        assert_eq!(out.code, Some(0), "podman kube play\n{}", out.report());
+        let container = format!("{name}-ensureadmin");
+        let start = Instant::now();
+        let state = loop {
+            match inspect(&container) {
+                Some(s) if s.0 == "exited" => break s,
+                _ if start.elapsed() > Duration::from_secs(120) => {
+                    panic!("{container} did not end\n{}", diagnose(&id))
+                }
+                _ => std::thread::sleep(Duration::from_millis(200)),
+            }
+        };
+        let text = logs(&container);
+        let _ = run(
+            ship::podman().args(["kube", "down"]).arg(&file),
+            PODMAN_LIMIT,
+        );
+        let _ = run(
+            ship::podman().args(["secret", "rm", &env_secret, &volume_secret]),
+            PODMAN_LIMIT,
+        );
+        podrun.pods.push(name);
+        (state.1, text)
+    };
+    let strong = "Kube#Job-Walrus/Ozone!73";
+    let (code, text) = play("first", strong);
+    assert_eq!(code, 0, "{text}");
+    let (code, text) = play("again", strong);
+    assert_eq!(code, 0, "{text}");
+    assert_eq!(
+        pg.psql_in(
+            "app",
+            "SELECT count(*), bool_and(is_superuser) FROM auth_user WHERE username = 'admin'"
+        ),
+        "1|t"
+    );
+    // The password is the one from the Secret's file: Django accepts it.
+    let hash = pg.psql_in(
+        "app",
+        "SELECT password FROM auth_user WHERE username = 'admin'",
+    );
+    let mut check = Command::new(python());
+    check
+        .env_clear()
+        .env("PW", strong)
+        .env("HASH", &hash)
+        .arg("-c")
+        .arg(
+            "import os\nfrom django.conf import settings\nsettings.configure()\n\
+             from django.contrib.auth.hashers import check_password\n\
+             print(check_password(os.environ['PW'], os.environ['HASH']))",
+        );
+    let out = run(check, PODMAN_LIMIT);
+    assert_eq!(out.stdout.trim(), "True", "{}", out.report());
+    // A weak password: refused before anything is written, with the code the Job fails on at once.
+    pg.psql_in("app", "DELETE FROM auth_user");
+    let (code, text) = play("weak", "password");
+    assert_eq!(code, 65, "{text}");
+    assert_eq!(pg.psql_in("app", "SELECT count(*) FROM auth_user"), "0");
+    let fail_job = job["spec"]["podFailurePolicy"]["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| {
+            r["onExitCodes"]["values"]
+                .as_array()
+                .is_some_and(|v| v.contains(&json!(65)))
+        })
+        .unwrap();
+    assert_eq!(fail_job["action"], "FailJob");
 }

@@ -3,7 +3,7 @@
 //! the same binary, the older glibc build when one is around, and the image under `podman run`
 //! against the binary directly.
 
-use crate::stats::{measure, print_table, size};
+use crate::stats::{measure, measure_interleaved, print_table, size, Contender};
 use crate::Bench;
 use djinit_tests::paths::{djinit_path, precompiled};
 use djinit_tests::{djinit, run as run_process, ship, target_dir};
@@ -110,46 +110,32 @@ pub fn run(b: &mut Bench) -> Result<(), String> {
     println!("== start-up: embedded (LZ4) vs raw .cwasm, static vs glibc, podman vs direct");
     // `wait4db --help`: load + instantiate + run the component, no network: pure start-up.
     let cwasm = precompiled("wait4db");
-    let embedded = measure(
-        "djinit wait4db --help (embedded, LZ4)",
-        3,
-        b.runs,
-        LIMIT,
-        || {
-            let mut c = djinit();
-            c.args(["wait4db", "--help"]);
-            c
-        },
-    )?;
-    let raw_file = measure(
-        "djinit run wait4db.cwasm --help (raw file)",
-        3,
-        b.runs,
-        LIMIT,
-        || {
-            let mut c = djinit();
-            c.arg("run").arg(&cwasm).arg("--help");
-            c
-        },
-    )?;
-    let raw_median = raw_file.median();
-    let mut rows = vec![raw_file];
-    let mut glibc_median = None;
+    let embedded_cmd = || {
+        let mut c = djinit();
+        c.args(["wait4db", "--help"]);
+        c
+    };
+    let raw_cmd = || {
+        let mut c = djinit();
+        c.arg("run").arg(&cwasm).arg("--help");
+        c
+    };
+    let glibc_cmd = || {
+        let mut c = Command::new(&glibc);
+        c.env_clear().args(["wait4db", "--help"]);
+        c
+    };
+    let mut contenders: Vec<Contender> = vec![
+        ("djinit wait4db --help (embedded, LZ4)", &embedded_cmd),
+        ("djinit run wait4db.cwasm --help (raw file)", &raw_cmd),
+    ];
     if glibc.is_file() {
-        let before = measure(
-            "glibc djinit wait4db --help (uncompressed)",
-            3,
-            b.runs,
-            LIMIT,
-            || {
-                let mut c = Command::new(&glibc);
-                c.env_clear().args(["wait4db", "--help"]);
-                c
-            },
-        )?;
-        glibc_median = Some(before.median());
-        rows.push(before);
+        contenders.push(("glibc djinit wait4db --help (release, no LTO)", &glibc_cmd));
     }
+    let mut rows = measure_interleaved(&contenders, 3, b.runs, LIMIT)?;
+    let embedded = rows.remove(0);
+    let raw_median = rows[0].median();
+    let glibc_median = rows.get(1).map(|s| s.median());
     let refs: Vec<&_> = rows.iter().collect();
     print_table(&embedded, &refs);
     let ms1 = |d: Duration| format!("{:.1} ms", d.as_secs_f64() * 1e3);

@@ -57,6 +57,41 @@ pub fn measure(
     Ok(s)
 }
 
+/// A command to time: its label, and how to make it.
+pub type Contender<'a> = (&'a str, &'a dyn Fn() -> Command);
+
+/// As [`measure`], for several commands taking turns run by run, so that drift in the machine's
+/// load falls on all of them alike: where the figure compared is a millisecond of start-up, one
+/// command measured after another picked up more drift than that.
+pub fn measure_interleaved(
+    contenders: &[Contender<'_>],
+    warmup: usize,
+    runs: usize,
+    limit: Duration,
+) -> Result<Vec<Samples>, String> {
+    let mut all: Vec<Samples> = contenders
+        .iter()
+        .map(|(label, _)| Samples {
+            label: label.to_string(),
+            times: Vec::with_capacity(runs),
+            max_rss_kib: 0,
+        })
+        .collect();
+    for i in 0..warmup + runs {
+        for ((label, make), s) in contenders.iter().zip(all.iter_mut()) {
+            let out: Output = run(make(), limit);
+            if out.code != Some(0) {
+                return Err(format!("{label}: run {} failed\n{}", i + 1, out.report()));
+            }
+            if i >= warmup {
+                s.times.push(out.elapsed);
+                s.max_rss_kib = s.max_rss_kib.max(out.max_rss_kib);
+            }
+        }
+    }
+    Ok(all)
+}
+
 pub fn ms(d: Duration) -> String {
     format!("{:.1} ms", d.as_secs_f64() * 1000.0)
 }

@@ -415,6 +415,26 @@ struct PodmanRun {
     image: Option<String>,
 }
 
+impl PodmanRun {
+    /// Nothing created yet; `None` (and a loud line saying what was not run) without podman.
+    fn or_skip(test: &str, not_run: &str) -> Option<PodmanRun> {
+        if Command::new("podman").arg("--version").output().is_err() {
+            eprintln!(
+                "\n\n*** SKIPPED kubernetes::{test}: podman is not installed, so {not_run} \
+                 (install podman, runc, buildah) ***\n\n"
+            );
+            return None;
+        }
+        Some(PodmanRun {
+            files: vec![],
+            pods: vec![],
+            volumes: vec![],
+            secret: None,
+            image: None,
+        })
+    }
+}
+
 impl Drop for PodmanRun {
     fn drop(&mut self) {
         let quiet = |args: &[&str]| {
@@ -577,21 +597,13 @@ fn logs(container: &str) -> String {
 /// container started after them and found nothing pending.
 #[test]
 fn deployment_runs_under_podman_kube_play() {
-    if Command::new("podman").arg("--version").output().is_err() {
-        eprintln!(
-            "\n\n*** SKIPPED kubernetes::deployment_runs_under_podman_kube_play: podman is not \
-             installed, so the Deployment was NOT run (install podman, runc, buildah) ***\n\n"
-        );
+    let Some(mut podrun) = PodmanRun::or_skip(
+        "deployment_runs_under_podman_kube_play",
+        "the Deployment was NOT run",
+    ) else {
         return;
-    }
-    let id = format!("djinit-kube-{}", std::process::id());
-    let mut podrun = PodmanRun {
-        files: vec![],
-        pods: vec![],
-        volumes: vec![],
-        secret: None,
-        image: None,
     };
+    let id = format!("djinit-kube-{}", std::process::id());
     let pg = Cluster::start(Auth::Scram);
     pg.create_database("app");
     let bundle = crate::lockedmigrate::export("django_project");
@@ -872,21 +884,13 @@ fn render_job_pod(job: &Value, name: &str, env_secret: &str, volume_secret: &str
 /// 65, which the Job's podFailurePolicy turns into FailJob).
 #[test]
 fn ensureadmin_job_runs_under_podman_kube_play() {
-    if Command::new("podman").arg("--version").output().is_err() {
-        eprintln!(
-            "\n\n*** SKIPPED kubernetes::ensureadmin_job_runs_under_podman_kube_play: podman is \
-             not installed, so the Job's Pod was NOT run (install podman, runc, buildah) ***\n\n"
-        );
+    let Some(mut podrun) = PodmanRun::or_skip(
+        "ensureadmin_job_runs_under_podman_kube_play",
+        "the Job's Pod was NOT run",
+    ) else {
         return;
-    }
-    let id = format!("djinit-job-{}", std::process::id());
-    let mut podrun = PodmanRun {
-        files: vec![],
-        pods: vec![],
-        volumes: vec![],
-        secret: None,
-        image: None,
     };
+    let id = format!("djinit-job-{}", std::process::id());
     let pg = Cluster::start(Auth::Scram);
     pg.create_database("app");
     pg.psql_in(

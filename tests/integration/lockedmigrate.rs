@@ -602,13 +602,7 @@ fn exec_runs_django_under_the_lock_while_another_run_waits() {
         "{}",
         second.report()
     );
-    assert_eq!(
-        pg.psql_in(
-            "app",
-            "SELECT count(*) FROM notes_note WHERE text = 'welcome'"
-        ),
-        "1"
-    );
+    assert_welcome_once(&pg, "app");
     assert_eq!(
         django_check(&pg, "django_project_runpython", "app"),
         Some(0)
@@ -737,13 +731,7 @@ fn python_mode_applies_sql_itself_and_hands_python_to_django_once() {
         second.report()
     );
     // Exactly once: one welcome row, every migration recorded once, nothing left locked.
-    assert_eq!(
-        pg.psql_in(
-            "app",
-            "SELECT count(*) FROM notes_note WHERE text = 'welcome'"
-        ),
-        "1"
-    );
+    assert_welcome_once(&pg, "app");
     assert_eq!(
         pg.psql_in(
             "app",
@@ -832,6 +820,14 @@ fn one_line_messages_from_djinit(out: &Output) {
         .filter(|l| l.starts_with("lockedmigrate:") || l.starts_with("djinit:"))
         .collect();
     assert!(!ours.is_empty(), "{}", out.report());
+}
+
+/// The data migration ran exactly once on `db`: one welcome note.
+fn assert_welcome_once(pg: &Cluster, db: &str) {
+    assert_eq!(
+        pg.psql_in(db, "SELECT count(*) FROM notes_note WHERE text = 'welcome'"),
+        "1"
+    );
 }
 
 // ---- --exec: signals, --timeout, the command's process group ------------------------------------

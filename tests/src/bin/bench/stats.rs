@@ -39,22 +39,8 @@ pub fn measure(
     limit: Duration,
     make: impl Fn() -> Command,
 ) -> Result<Samples, String> {
-    let mut s = Samples {
-        label: label.to_string(),
-        times: Vec::with_capacity(runs),
-        max_rss_kib: 0,
-    };
-    for i in 0..warmup + runs {
-        let out: Output = run(make(), limit);
-        if out.code != Some(0) {
-            return Err(format!("{label}: run {} failed\n{}", i + 1, out.report()));
-        }
-        if i >= warmup {
-            s.times.push(out.elapsed);
-            s.max_rss_kib = s.max_rss_kib.max(out.max_rss_kib);
-        }
-    }
-    Ok(s)
+    let mut one = measure_interleaved(&[(label, &make)], warmup, runs, limit)?;
+    Ok(one.remove(0))
 }
 
 /// A command to time: its label, and how to make it.

@@ -1,8 +1,8 @@
 //! The Kubernetes manifests in `runner/kubernetes/`: validated offline against the schemas of the
 //! oldest and newest Kubernetes versions the README supports (PyPI `kubernetes-validate`, pinned
 //! in `tests/requirements.txt`), checked field by field against the restricted Pod Security
-//! profile and the exit-code table, and the Deployment and the ensureadmin Job's Pod **run** with
-//! `podman kube play` against a throwaway cluster on loopback.
+//! profile and the exit-code table, and both Deployments (patterns A and B) and the ensureadmin
+//! Job's Pod **run** with `podman kube play` against a throwaway cluster on loopback.
 
 use crate::harness::{python, run, spawn, workspace_root, Auth, Cluster, Output, PASSWORD};
 
@@ -527,6 +527,113 @@ fn render(deployment: &Value, name: &str, app_image: &str, run: &mut PodmanRun) 
     d
 }
 
+/// An application image built here FROM scratch, as the README's patterns build theirs: djinit
+/// copied from the djinit image (pattern A; the test's app containers run `djinit
+/// checkmigrations`), the exported bundle at /migrations with `DJINIT_MIGRATIONS`, and with
+/// `with_cp` a static `cp` (busybox) for pattern B's copy step. Removed with `podrun`.
+fn build_app_image(id: &str, bundle: &Path, with_cp: bool, podrun: &mut PodmanRun) -> String {
+    let ctx = tempfile::tempdir().unwrap();
+    let copy = run(
+        Command::new("cp").args([
+            "-R",
+            bundle.to_str().unwrap(),
+            ctx.path().join("migrations").to_str().unwrap(),
+        ]),
+        PODMAN_LIMIT,
+    );
+    copy.assert_success();
+    let mut cp = String::new();
+    if with_cp {
+        let busybox = Path::new("/bin/busybox");
+        assert!(
+            busybox.is_file(),
+            "/bin/busybox is missing: `.ci/setup --tests` installs busybox-static"
+        );
+        std::fs::copy(busybox, ctx.path().join("cp")).unwrap();
+        cp = "COPY cp /usr/local/bin/cp\n".into();
+    }
+    std::fs::write(
+        ctx.path().join("Containerfile"),
+        format!(
+            "FROM scratch\n\
+             COPY --from={} /djinit /usr/local/bin/djinit\n\
+             {cp}\
+             COPY migrations /migrations\n\
+             ENV PATH=/usr/local/bin DJINIT_MIGRATIONS=/migrations\n\
+             USER 65532:65532\n",
+            ship::image()
+        ),
+    )
+    .unwrap();
+    let app_image = format!("localhost/{id}-app:1");
+    podrun.image = Some(app_image.clone());
+    run(
+        ship::podman().args([
+            "build",
+            "--quiet",
+            "--pull=never",
+            "-t",
+            &app_image,
+            ctx.path().to_str().unwrap(),
+        ]),
+        PODMAN_LIMIT,
+    )
+    .assert_success();
+    app_image
+}
+
+/// The Secret the manifests read (`databaseURL`), as podman's secretKeyRef reads it: JSON of
+/// base64 values. Removed with `podrun`.
+fn db_secret(id: &str, url: &str, podrun: &mut PodmanRun) {
+    let secret = format!("{id}-secret");
+    crate::harness::run_with_input(
+        ship::podman().args(["secret", "create", &secret, "-"]),
+        json!({"databaseURL": base64(url.as_bytes())}).to_string(),
+        PODMAN_LIMIT,
+    )
+    .assert_success();
+    podrun.secret = Some(secret);
+}
+
+/// Every container of `pod` in `order` exited 0, each started only after the one before it
+/// finished.
+fn ran_in_order(pod: &str, order: &[&str]) {
+    let ctr = |c: &str| format!("{pod}-{c}");
+    let states: Vec<_> = order
+        .iter()
+        .map(|c| inspect(&ctr(c)).unwrap_or_else(|| panic!("{pod}: no container {c}")))
+        .collect();
+    for (c, s) in order.iter().zip(&states) {
+        assert_eq!(
+            (s.0.as_str(), s.1),
+            ("exited", 0),
+            "{pod}-{c} did not exit 0:\n{}",
+            logs(&ctr(c))
+        );
+    }
+    for w in states.windows(2) {
+        assert!(
+            nanos(&w[0].3) <= nanos(&w[1].2),
+            "{pod}: a container started ({}) before the previous one finished ({})",
+            w[1].2,
+            w[0].3
+        );
+    }
+}
+
+/// Wait until `container` has exited; its state. Panics after `limit` with every container of
+/// run `id`.
+fn until_exited(container: &str, limit: Duration, id: &str) -> (String, i64, String, String) {
+    let start = Instant::now();
+    loop {
+        match inspect(container) {
+            Some(s) if s.0 == "exited" => return s,
+            _ if start.elapsed() > limit => panic!("{container} did not end\n{}", diagnose(id)),
+            _ => std::thread::sleep(Duration::from_millis(200)),
+        }
+    }
+}
+
 /// `podman inspect` of one container: (status, exit code, started at, finished at).
 fn inspect(container: &str) -> Option<(String, i64, String, String)> {
     let out = run(
@@ -614,53 +721,8 @@ fn deployment_runs_under_podman_kube_play() {
     assert!(migrations > 10);
 
     // The app image of pattern A: djinit from the djinit image, the bundle, DJINIT_MIGRATIONS.
-    let ctx = tempfile::tempdir().unwrap();
-    let copy = run(
-        Command::new("cp").args([
-            "-R",
-            bundle.path().to_str().unwrap(),
-            ctx.path().join("migrations").to_str().unwrap(),
-        ]),
-        PODMAN_LIMIT,
-    );
-    copy.assert_success();
-    std::fs::write(
-        ctx.path().join("Containerfile"),
-        format!(
-            "FROM scratch\n\
-             COPY --from={} /djinit /usr/local/bin/djinit\n\
-             COPY migrations /migrations\n\
-             ENV PATH=/usr/local/bin DJINIT_MIGRATIONS=/migrations\n\
-             USER 65532:65532\n",
-            ship::image()
-        ),
-    )
-    .unwrap();
-    let app_image = format!("localhost/{id}-app:1");
-    podrun.image = Some(app_image.clone());
-    run(
-        ship::podman().args([
-            "build",
-            "--quiet",
-            "--pull=never",
-            "-t",
-            &app_image,
-            ctx.path().to_str().unwrap(),
-        ]),
-        PODMAN_LIMIT,
-    )
-    .assert_success();
-
-    // The Secret the manifests read, as podman's secretKeyRef reads it: JSON of base64 values.
-    let secret = format!("{id}-secret");
-    let url = pg.url_for("postgres", PASSWORD, "app");
-    crate::harness::run_with_input(
-        ship::podman().args(["secret", "create", &secret, "-"]),
-        json!({"databaseURL": base64(url.as_bytes())}).to_string(),
-        PODMAN_LIMIT,
-    )
-    .assert_success();
-    podrun.secret = Some(secret);
+    let app_image = build_app_image(&id, bundle.path(), false, &mut podrun);
+    db_secret(&id, &pg.url_for("postgres", PASSWORD, "app"), &mut podrun);
 
     // django_migrations exists (Django's own DDL, from the bundle) and a session holds it.
     pg.psql_in("app", exported["recorder"]["sql"].as_str().unwrap());
@@ -800,28 +862,7 @@ fn deployment_runs_under_podman_kube_play() {
     let mut appliers = 0;
     let mut waiters = 0;
     for pod in &podrun.pods {
-        let order = ["wait4db", "lockedmigrate", "web"];
-        let states: Vec<_> = order
-            .iter()
-            .map(|c| inspect(&ctr(pod, c)).unwrap_or_else(|| panic!("{pod}: no container {c}")))
-            .collect();
-        for (c, s) in order.iter().zip(&states) {
-            assert_eq!(
-                (s.0.as_str(), s.1),
-                ("exited", 0),
-                "{pod}-{c} did not exit 0:\n{}",
-                logs(&ctr(pod, c))
-            );
-        }
-        // Each one started only after the one before it finished.
-        for w in states.windows(2) {
-            assert!(
-                nanos(&w[0].3) <= nanos(&w[1].2),
-                "{pod}: a container started ({}) before the previous one finished ({})",
-                w[1].2,
-                w[0].3
-            );
-        }
+        ran_in_order(pod, &["wait4db", "lockedmigrate", "web"]);
         let log = logs(&ctr(pod, "lockedmigrate"));
         let applied = log.lines().filter(|l| l.contains("  Applying ")).count();
         if log.contains("waiting for advisory lock 1000") {
@@ -944,16 +985,7 @@ fn ensureadmin_job_runs_under_podman_kube_play() {
         );
         assert_eq!(out.code, Some(0), "podman kube play\n{}", out.report());
         let container = format!("{name}-ensureadmin");
-        let start = Instant::now();
-        let state = loop {
-            match inspect(&container) {
-                Some(s) if s.0 == "exited" => break s,
-                _ if start.elapsed() > Duration::from_secs(120) => {
-                    panic!("{container} did not end\n{}", diagnose(&id))
-                }
-                _ => std::thread::sleep(Duration::from_millis(200)),
-            }
-        };
+        let state = until_exited(&container, Duration::from_secs(120), &id);
         let text = logs(&container);
         let _ = run(
             ship::podman().args(["kube", "down"]).arg(&file),
@@ -1012,4 +1044,63 @@ fn ensureadmin_job_runs_under_podman_kube_play() {
         })
         .unwrap();
     assert_eq!(fail_job["action"], "FailJob");
+}
+
+/// `runner/kubernetes/deployment-bundle-volume.yaml` (pattern B) under `podman kube play
+/// --network host` against a throwaway cluster: the app image's first init container copies the
+/// bundle into the emptyDir (`cp`, a static busybox in the test's app image), the djinit image
+/// waits for the database and applies the bundle from the read-only mount, then the app
+/// container starts and finds nothing pending.
+#[test]
+fn bundle_volume_deployment_runs_under_podman_kube_play() {
+    let Some(mut podrun) = PodmanRun::or_skip(
+        "bundle_volume_deployment_runs_under_podman_kube_play",
+        "the bundle-volume Deployment was NOT run",
+    ) else {
+        return;
+    };
+    let id = format!("djinit-kubeb-{}", std::process::id());
+    let pg = Cluster::start(Auth::Scram);
+    pg.create_database("app");
+    let bundle = crate::lockedmigrate::export("django_project");
+    let exported: Value =
+        serde_json::from_slice(&std::fs::read(bundle.path().join("manifest.json")).unwrap())
+            .unwrap();
+    let migrations = exported["migrations"].as_array().unwrap().len();
+    let app_image = build_app_image(&id, bundle.path(), true, &mut podrun);
+    db_secret(&id, &pg.url_for("postgres", PASSWORD, "app"), &mut podrun);
+    let deployment = load(&manifest("deployment-bundle-volume.yaml"))
+        .into_iter()
+        .find(|d| d["kind"] == "Deployment")
+        .unwrap();
+    let name = format!("{id}-a");
+    let rendered = render(&deployment, &name, &app_image, &mut podrun);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join(format!("{name}.yaml"));
+    std::fs::write(&file, serde_json::to_string_pretty(&rendered).unwrap()).unwrap();
+    podrun.files.push(file.clone());
+    let pod = format!("{name}-pod-0");
+    podrun.pods.push(pod.clone());
+    let play = run(
+        ship::podman()
+            .args(["kube", "play", "--network", "host"])
+            .arg(&file),
+        PODMAN_LIMIT,
+    );
+    assert_eq!(play.code, Some(0), "podman kube play\n{}", play.report());
+    until_exited(&format!("{pod}-web"), Duration::from_secs(180), &id);
+    ran_in_order(&pod, &["bundle", "wait4db", "lockedmigrate", "web"]);
+    assert_eq!(
+        pg.psql_in(
+            "app",
+            "SELECT count(DISTINCT (app, name)) FROM django_migrations"
+        ),
+        migrations.to_string()
+    );
+    let log = logs(&format!("{pod}-lockedmigrate"));
+    assert_eq!(
+        log.lines().filter(|l| l.contains("  Applying ")).count(),
+        migrations,
+        "{log}"
+    );
 }

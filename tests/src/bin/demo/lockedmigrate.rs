@@ -18,6 +18,10 @@ const MIGRATIONS: usize = 24;
 /// The database the migration story migrates (the ensureadmin story uses it afterwards).
 pub const APP_DB: &str = "app";
 const REPLICAS_DB: &str = "replicas";
+/// The fixture project with a RunPython data migration (`notes.0002_welcome_note`) between two
+/// SQL ones, and the database its story migrates.
+const NOTES_PROJECT: &str = "tests/fixtures/django_project_runpython";
+const NOTES_DB: &str = "notes";
 
 pub fn stories() -> Vec<Story> {
     vec![
@@ -40,6 +44,15 @@ pub fn stories() -> Vec<Story> {
                     lockedmigrate started while A holds the lock, waits and names the holder, \
                     then finds nothing left to apply: every migration is recorded once.",
             run: replicas,
+        },
+        Story {
+            title: "Python only where Python is needed (database `notes`)",
+            about: "A project whose second migration is a RunPython data migration. Plain \
+                    lockedmigrate refuses it before touching anything (65, naming it); --plan \
+                    marks it [python]. With `--python \"python manage.py\"` djinit applies the SQL \
+                    migrations itself and hands exactly that one to Django, under the same \
+                    advisory lock, in one Django process; the welcome row is written once.",
+            run: python_steps,
         },
     ]
 }
@@ -234,5 +247,92 @@ fn replicas(t: &mut Tour) {
         "django_migrations",
         &once,
         &recorded(t, REPLICAS_DB),
+    );
+}
+
+fn python_steps(t: &mut Tour) {
+    let b = t.pg.temp_dir().join("notes-bundle");
+    let bs = b.display().to_string();
+    const EXPORT: &str = "python/export";
+    let mut cmd = djinit_tests::django::manage_py(
+        &workspace_root().join(NOTES_PROJECT),
+        &["djinit_export", &bs],
+    );
+    cmd.env("PGHOST", "127.0.0.1").env("PGPORT", "1");
+    let mut line = format!("$ python manage.py djinit_export {bs}");
+    t.breaking(EXPORT, &mut line, &mut cmd);
+    t.show_command(
+        EXPORT,
+        &line,
+        cmd,
+        expect(0, &["Needs Python", "notes.0002_welcome_note"]),
+        LIMIT,
+    );
+    t.pg.create_database(NOTES_DB);
+    println!("  (CREATE DATABASE {NOTES_DB})\n");
+    let env = [("DATABASE_URL", url(t, NOTES_DB))];
+    t.show(
+        "python/refused-without-python",
+        &env,
+        &["lockedmigrate", "--bundle", &bs],
+        expect(
+            65,
+            &[
+                "notes.0002_welcome_note needs Python",
+                "nothing was applied",
+            ],
+        ),
+        LIMIT,
+    );
+    t.show(
+        "python/plan",
+        &env,
+        &["lockedmigrate", "--bundle", &bs, "--plan"],
+        expect(
+            0,
+            &[
+                "notes.0001_initial  [sql]",
+                "notes.0002_welcome_note  [python]",
+            ],
+        ),
+        LIMIT,
+    );
+    const HYBRID: &str = "python/hybrid";
+    let py = format!("{} manage.py", python().display());
+    let (_, mut cmd) = t.djinit(
+        HYBRID,
+        &env,
+        &["lockedmigrate", "--bundle", &bs, "--python", &py],
+    );
+    cmd.current_dir(workspace_root().join(NOTES_PROJECT))
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .envs(pg_env(t, NOTES_DB));
+    let line = djinit_tests::redact(&format!(
+        "$ DATABASE_URL={} PGDATABASE={NOTES_DB} PGHOST=... djinit lockedmigrate --bundle {bs} \
+         --python \"python manage.py\"",
+        url(t, NOTES_DB)
+    ));
+    t.show_command(
+        HYBRID,
+        &line,
+        cmd,
+        expect(
+            0,
+            &[
+                "Applying notes.0001_initial... OK\n",
+                "Applying notes.0002_welcome_note... OK (Django)",
+                "Applying notes.0003_note_pinned... OK\n",
+            ],
+        ),
+        LIMIT,
+    );
+    t.verify(
+        "python/welcome-once",
+        "welcome notes",
+        "1",
+        &t.pg.psql_in(
+            NOTES_DB,
+            "SELECT count(*) FROM notes_note WHERE text = 'welcome'",
+        ),
     );
 }

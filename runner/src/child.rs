@@ -116,6 +116,10 @@ pub struct Group {
     events: mpsc::UnboundedReceiver<Event>,
     /// CMD's group is the terminal's foreground group (handed over by the runner).
     terminal: bool,
+    /// How CMD ended, once a [`Group::supervise`] saw it: kept here so that a supervision
+    /// dropped part-way (lock_exec.rs waits for a worker's reply or its end, whichever is
+    /// first) does not lose it for the next.
+    leader_status: Option<WaitStatus>,
 }
 
 impl Group {
@@ -179,6 +183,7 @@ impl Group {
                 label: program.to_string(),
                 events,
                 terminal,
+                leader_status: None,
             },
             pipes,
         ))
@@ -187,7 +192,7 @@ impl Group {
     /// Wait until the group is gone, forwarding stop requests to it; never blocks the event loop.
     pub async fn supervise(&mut self, stopper: &Stopper) -> Ended {
         let mut ended = Ended {
-            status: None,
+            status: self.leader_status,
             stopped_by: None,
             killed: false,
             survivors: false,
@@ -222,6 +227,7 @@ impl Group {
                             continue;
                         }
                         ended.status = Some(status);
+                        self.leader_status = Some(status);
                         if kill_at.is_none() && self.signal(Signal::TERM) {
                             crate::stdio::note!(
                                 "{} {}; stopping what it left running in its process group (SIGTERM, SIGKILL after {} s)",

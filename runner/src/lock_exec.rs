@@ -319,7 +319,7 @@ impl Steps<'_> {
                 use std::io::Write;
                 writeln!(w.stdin, "{}", step.args.join("\t")).and_then(|_| w.stdin.flush())
             };
-            // The step is done, the worker's stdout closed, or the worker ended first.
+            // The step is done, the worker could not be sent it, or the worker ended first.
             enum Next {
                 Done,
                 Closed,
@@ -329,16 +329,17 @@ impl Steps<'_> {
                 // The worker is gone: its exit status says why.
                 Next::Closed
             } else {
+                // The worker's stdout closing is no outcome: its exit status is (supervise).
                 tokio::select! {
                     biased;
-                    d = w.done.recv() => if d.is_some() { Next::Done } else { Next::Closed },
+                    Some(()) = w.done.recv() => Next::Done,
                     e = w.group.supervise(stopper) => Next::Ended(e),
                 }
             };
             let ended = match next {
                 Next::Done if stopper.reason().is_none() => continue,
-                // Stopping (the stop may have come with the step's done line), or the worker's
-                // output ended: see it through to its exit status.
+                // Stopping (the stop may have come with the step's done line), or the worker is
+                // gone: see it through to its exit status.
                 Next::Done | Next::Closed => w.group.supervise(stopper).await,
                 Next::Ended(e) => e,
             };

@@ -595,6 +595,42 @@ fn db_secret(id: &str, url: &str, podrun: &mut PodmanRun) {
     podrun.secret = Some(secret);
 }
 
+/// A throwaway cluster with database `app`, and the fixture project's bundle and manifest.
+fn cluster_and_bundle() -> (Cluster, tempfile::TempDir, Value) {
+    let pg = Cluster::start(Auth::Scram);
+    pg.create_database("app");
+    let bundle = crate::lockedmigrate::export("django_project");
+    let exported: Value =
+        serde_json::from_slice(&std::fs::read(bundle.path().join("manifest.json")).unwrap())
+            .unwrap();
+    (pg, bundle, exported)
+}
+
+/// The Deployment in `runner/kubernetes/<file>`.
+fn deployment_in(file: &str) -> Value {
+    load(&manifest(file))
+        .into_iter()
+        .find(|d| d["kind"] == "Deployment")
+        .unwrap()
+}
+
+/// `deployment` rendered as Pod `name` ([`render`]) into `dir/<name>.yaml` (JSON is YAML: podman
+/// reads it as the manifest); the file and the Pod (`<name>-pod-0`) are removed with `podrun`.
+fn write_pod(
+    deployment: &Value,
+    name: &str,
+    app_image: &str,
+    dir: &Path,
+    podrun: &mut PodmanRun,
+) -> PathBuf {
+    let rendered = render(deployment, name, app_image, podrun);
+    let file = dir.join(format!("{name}.yaml"));
+    std::fs::write(&file, serde_json::to_string_pretty(&rendered).unwrap()).unwrap();
+    podrun.files.push(file.clone());
+    podrun.pods.push(format!("{name}-pod-0"));
+    file
+}
+
 /// Every container of `pod` in `order` exited 0, each started only after the one before it
 /// finished.
 fn ran_in_order(pod: &str, order: &[&str]) {
@@ -711,12 +747,7 @@ fn deployment_runs_under_podman_kube_play() {
         return;
     };
     let id = format!("djinit-kube-{}", std::process::id());
-    let pg = Cluster::start(Auth::Scram);
-    pg.create_database("app");
-    let bundle = crate::lockedmigrate::export("django_project");
-    let exported: Value =
-        serde_json::from_slice(&std::fs::read(bundle.path().join("manifest.json")).unwrap())
-            .unwrap();
+    let (pg, bundle, exported) = cluster_and_bundle();
     let migrations = exported["migrations"].as_array().unwrap().len();
     assert!(migrations > 10);
 
@@ -768,19 +799,16 @@ fn deployment_runs_under_podman_kube_play() {
     );
 
     // Two replicas as two Pods, played at the same moment.
-    let deployment = load(&manifest("deployment.yaml"))
-        .into_iter()
-        .find(|d| d["kind"] == "Deployment")
-        .unwrap();
+    let deployment = deployment_in("deployment.yaml");
     let dir = tempfile::tempdir().unwrap();
-    let names: Vec<String> = ["a", "b"].iter().map(|r| format!("{id}-{r}")).collect();
-    for name in &names {
-        let rendered = render(&deployment, name, &app_image, &mut podrun);
-        // JSON is YAML: podman reads it as the manifest.
-        let file = dir.path().join(format!("{name}.yaml"));
-        std::fs::write(&file, serde_json::to_string_pretty(&rendered).unwrap()).unwrap();
-        podrun.files.push(file);
-        podrun.pods.push(format!("{name}-pod-0"));
+    for r in ["a", "b"] {
+        write_pod(
+            &deployment,
+            &format!("{id}-{r}"),
+            &app_image,
+            dir.path(),
+            &mut podrun,
+        );
     }
     // `podman kube play` returns once the Pod's containers are started; a play that fails
     // (while the test waits below) fails the test at once with its output.
@@ -1060,27 +1088,15 @@ fn bundle_volume_deployment_runs_under_podman_kube_play() {
         return;
     };
     let id = format!("djinit-kubeb-{}", std::process::id());
-    let pg = Cluster::start(Auth::Scram);
-    pg.create_database("app");
-    let bundle = crate::lockedmigrate::export("django_project");
-    let exported: Value =
-        serde_json::from_slice(&std::fs::read(bundle.path().join("manifest.json")).unwrap())
-            .unwrap();
+    let (pg, bundle, exported) = cluster_and_bundle();
     let migrations = exported["migrations"].as_array().unwrap().len();
     let app_image = build_app_image(&id, bundle.path(), true, &mut podrun);
     db_secret(&id, &pg.url_for("postgres", PASSWORD, "app"), &mut podrun);
-    let deployment = load(&manifest("deployment-bundle-volume.yaml"))
-        .into_iter()
-        .find(|d| d["kind"] == "Deployment")
-        .unwrap();
-    let name = format!("{id}-a");
-    let rendered = render(&deployment, &name, &app_image, &mut podrun);
+    let deployment = deployment_in("deployment-bundle-volume.yaml");
     let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join(format!("{name}.yaml"));
-    std::fs::write(&file, serde_json::to_string_pretty(&rendered).unwrap()).unwrap();
-    podrun.files.push(file.clone());
+    let name = format!("{id}-a");
+    let file = write_pod(&deployment, &name, &app_image, dir.path(), &mut podrun);
     let pod = format!("{name}-pod-0");
-    podrun.pods.push(pod.clone());
     let play = run(
         ship::podman()
             .args(["kube", "play", "--network", "host"])

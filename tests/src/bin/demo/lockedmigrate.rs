@@ -94,23 +94,27 @@ fn recorded(t: &Tour, db: &str) -> String {
     )
 }
 
+/// Step `id`: `python manage.py djinit_export DIR` in fixture `project`, with the libpq
+/// variables pointing where nothing listens (port 1): the exporter must not need a database.
+fn export(t: &mut Tour, id: &'static str, project: &str, dir: &str, expect: crate::tour::Expect) {
+    let mut cmd =
+        djinit_tests::django::manage_py(&workspace_root().join(project), &["djinit_export", dir]);
+    cmd.env("PGHOST", "127.0.0.1").env("PGPORT", "1");
+    let mut line = format!("$ python manage.py djinit_export {dir}");
+    t.breaking(id, &mut line, &mut cmd);
+    t.show_command(id, &line, cmd, expect, LIMIT);
+}
+
 fn migrate(t: &mut Tour) {
     let b = bundle(t);
     let bs = b.display().to_string();
 
-    // Export: the libpq variables point where nothing listens (port 1): the exporter must not
-    // need a database.
-    const EXPORT: &str = "migrate/export";
-    let mut cmd = manage(&["djinit_export", &bs]);
-    cmd.env("PGHOST", "127.0.0.1").env("PGPORT", "1");
-    let mut line = format!("$ python manage.py djinit_export {bs}");
-    t.breaking(EXPORT, &mut line, &mut cmd);
-    t.show_command(
-        EXPORT,
-        &line,
-        cmd,
+    export(
+        t,
+        "migrate/export",
+        PROJECT,
+        &bs,
         expect(0, &["Exported 24 migrations"]),
-        LIMIT,
     );
 
     t.pg.create_database(APP_DB);
@@ -253,20 +257,12 @@ fn replicas(t: &mut Tour) {
 fn python_steps(t: &mut Tour) {
     let b = t.pg.temp_dir().join("notes-bundle");
     let bs = b.display().to_string();
-    const EXPORT: &str = "python/export";
-    let mut cmd = djinit_tests::django::manage_py(
-        &workspace_root().join(NOTES_PROJECT),
-        &["djinit_export", &bs],
-    );
-    cmd.env("PGHOST", "127.0.0.1").env("PGPORT", "1");
-    let mut line = format!("$ python manage.py djinit_export {bs}");
-    t.breaking(EXPORT, &mut line, &mut cmd);
-    t.show_command(
-        EXPORT,
-        &line,
-        cmd,
+    export(
+        t,
+        "python/export",
+        NOTES_PROJECT,
+        &bs,
         expect(0, &["Needs Python", "notes.0002_welcome_note"]),
-        LIMIT,
     );
     t.pg.create_database(NOTES_DB);
     println!("  (CREATE DATABASE {NOTES_DB})\n");

@@ -158,11 +158,15 @@ fn guest_result<T>(
     }
 }
 
+/// The host's command could not be started (not found, not executable): 66.
+fn cannot_run(program: &str, e: std::io::Error) -> Failure {
+    Failure::new(Kind::NoInput, format!("cannot run {program}: {e}"))
+}
+
 /// Run `argv` in a process group of its own until it ends or a stop request ends it.
 async fn supervised(argv: &[String], stopper: &Stopper) -> anyhow::Result<Ended> {
     let program = &argv[0];
-    let mut group = Group::spawn(program, &argv[1..])
-        .map_err(|e| Failure::new(Kind::NoInput, format!("cannot run {program}: {e}")))?;
+    let mut group = Group::spawn(program, &argv[1..]).map_err(|e| cannot_run(program, e))?;
     let ended = group.supervise(stopper).await;
     if ended.survivors {
         crate::stdio::note!(
@@ -231,8 +235,8 @@ impl Worker {
     fn start(cmd: &[String]) -> anyhow::Result<Worker> {
         let mut argv = cmd.to_vec();
         argv.extend(["shell", "-v", "0", "-c", WORKER].map(String::from));
-        let (group, pipes) = Group::spawn_piped(&argv[0], &argv[1..])
-            .map_err(|e| Failure::new(Kind::NoInput, format!("cannot run {}: {e}", argv[0])))?;
+        let (group, pipes) =
+            Group::spawn_piped(&argv[0], &argv[1..]).map_err(|e| cannot_run(&argv[0], e))?;
         let (tx, done) = tokio::sync::mpsc::unbounded_channel();
         let stdout = pipes.stdout;
         // Django's output is passed on line by line; each done line becomes an event.

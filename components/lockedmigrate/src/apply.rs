@@ -10,10 +10,12 @@
 //! `BEGIN`/`COMMIT`/`ROLLBACK` go through the simple-query protocol.
 
 use anyhow::Context;
-use djinit_bundle::{Migration, Step};
+use djinit_bundle::{Guard, Migration, Step};
+use djinit_cli::print_line;
 use djinit_cli::{Failure, Log};
 use djinit_pg::Client;
 use djinit_wait::Kind;
+use std::time::Duration;
 
 use crate::ddl_guard;
 use crate::tx_control;
@@ -196,11 +198,7 @@ fn run_steps(
                 let Some(g) = guard else {
                     return Err(needs_python(m, name));
                 };
-                let rows = client
-                    .query(&g.sql, &[])
-                    .with_context(|| format!("checking guard {} of {name}", g.id))?;
-                let holds = rows.first().and_then(|r| r.get(0)) == Some("t");
-                if !holds {
+                if !guard_holds(client, g, name)? {
                     return Err(anyhow::Error::new(Failure::new(
                         Kind::Data,
                         format!(
@@ -221,6 +219,31 @@ fn run_steps(
         }
     }
     Ok(())
+}
+
+/// Whether guard `g` of the Python step `name` holds on this database (its query answers true):
+/// then the step is a no-op here. Read in the migration's transaction when applying, and before
+/// it when deciding what `--python` hands to Django (handover.rs).
+pub fn guard_holds(client: &mut Client, g: &Guard, name: &str) -> anyhow::Result<bool> {
+    let rows = client
+        .query(&g.sql, &[])
+        .with_context(|| format!("checking guard {} of {name}", g.id))?;
+    Ok(rows.first().and_then(|r| r.get(0)) == Some("t"))
+}
+
+/// `  Applying app.name... OK` as Django prints it (`tail` after the dots; the time at `-v 2`),
+/// at `-v 1` and above.
+pub fn print_step(log: &Log, backwards: bool, label: &str, tail: &str, took: Duration) {
+    if log.verbosity() < 1 {
+        return;
+    }
+    let verb = if backwards { "Unapplying" } else { "Applying" };
+    let secs = if log.verbosity() >= 2 {
+        format!(" ({:.3}s)", took.as_secs_f64())
+    } else {
+        String::new()
+    };
+    print_line(format!("  {verb} {label}...{tail}{secs}"));
 }
 
 fn record(client: &mut Client, m: &Migration, backwards: bool) -> anyhow::Result<()> {

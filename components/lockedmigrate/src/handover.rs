@@ -89,8 +89,7 @@ pub fn needs_django(client: &mut Client, steps: &[Step]) -> anyhow::Result<Optio
         let Some(g) = guard else {
             return Ok(Some(format!("Python: {name}")));
         };
-        let rows = client.query(&g.sql, &[])?;
-        if rows.first().and_then(|r| r.get(0)) != Some("t") {
+        if !crate::apply::guard_holds(client, g, name)? {
             return Ok(Some(format!(
                 "Python: {name}, a no-op only when {} ({}), which does not hold here",
                 g.sql, g.reason

@@ -176,18 +176,9 @@ impl Run<'_> {
                         "Django ran the post_migrate receivers ({:.3}s)",
                         since.elapsed().as_secs_f64()
                     ));
-                } else if log.verbosity() >= 1 {
-                    let verb = if last.backwards {
-                        "Unapplying"
-                    } else {
-                        "Applying"
-                    };
-                    let secs = if log.verbosity() >= 2 {
-                        format!(" ({:.3}s)", since.elapsed().as_secs_f64())
-                    } else {
-                        String::new()
-                    };
-                    print_line(format!("  {verb} {}... OK (Django){secs}", last.label()));
+                } else {
+                    let label = last.label();
+                    apply::print_step(log, last.backwards, &label, " OK (Django)", since.elapsed());
                 }
             }
             after = match (h.receivers_ran, h.django_ran) {
@@ -495,13 +486,13 @@ impl Migrate<'_> {
             if !p.backwards && !opts.fake && opts.fake_initial && apply::soft_applied(client, m)? {
                 mode = apply::Mode::Fake;
             }
-            let verb = if p.backwards {
-                "Unapplying"
-            } else {
-                "Applying"
-            };
             // The migration's own SQL may run for hours: no -t, but watched (connection.rs).
-            let task = format!("{} {}", verb.to_lowercase(), m.label());
+            let verb = if p.backwards {
+                "unapplying"
+            } else {
+                "applying"
+            };
+            let task = format!("{verb} {}", m.label());
             let mut retry = ddl_guard::Retry::new(&opts.guard, m.label(), opts.timeout);
             let outcome = loop {
                 if let Some((seen, _)) = &txn.sampling {
@@ -526,19 +517,12 @@ impl Migrate<'_> {
                     r => break r?,
                 }
             };
-            if out {
-                let tail = match (outcome, mode) {
-                    (apply::Outcome::AlreadyDone, _) => " SKIPPED (done by another run meanwhile)",
-                    (_, apply::Mode::Fake) => " FAKED",
-                    _ => " OK",
-                };
-                let secs = if log.verbosity() >= 2 {
-                    format!(" ({:.3}s)", start.elapsed().as_secs_f64())
-                } else {
-                    String::new()
-                };
-                print_line(format!("  {verb} {}...{tail}{secs}", m.label()));
-            }
+            let tail = match (outcome, mode) {
+                (apply::Outcome::AlreadyDone, _) => " SKIPPED (done by another run meanwhile)",
+                (_, apply::Mode::Fake) => " FAKED",
+                _ => " OK",
+            };
+            apply::print_step(log, p.backwards, &m.label(), tail, start.elapsed());
             if p.backwards {
                 done.remove(&p.key);
             } else {

@@ -25,6 +25,8 @@ use exports::djinit::commands::lock_session::{DjangoStep, Failure, Guest};
 /// The session holding the lock, and what `--python`'s calls of `migrate` share.
 struct Held {
     started: Started,
+    /// The command line `acquire` was given, parsed; `migrate` takes the same one.
+    args: Vec<String>,
     opts: Options,
     log: Log,
     /// `--python`: the bundle and target, read by the first `migrate`.
@@ -73,7 +75,7 @@ fn acquire(args: Vec<String>) -> anyhow::Result<String> {
             djinit_cli::UsageError("the lock is already held by this instance".into()).into(),
         );
     }
-    let opts = options(args)?;
+    let opts = options(args.clone())?;
     let log = Log::new("lockedmigrate", opts.common.verbosity);
     let (how, why) = if opts.python.is_some() {
         (
@@ -98,6 +100,7 @@ fn acquire(args: Vec<String>) -> anyhow::Result<String> {
     SESSION.with(|s| {
         *s.borrow_mut() = Some(Held {
             started,
+            args,
             opts,
             log,
             bundle: None,
@@ -116,9 +119,9 @@ fn migrate(args: Vec<String>) -> anyhow::Result<Option<DjangoStep>> {
             )
             .into());
         };
-        if held.opts.python.is_none() || options(args)?.python.is_none() {
+        if held.opts.python.is_none() || args != held.args {
             return Err(djinit_cli::UsageError(
-                "migrate hands migrations to Django: acquire and migrate with --python CMD".into(),
+                "migrate hands migrations to Django: acquire with --python CMD, and migrate with the same arguments".into(),
             )
             .into());
         }
@@ -138,6 +141,7 @@ fn migrate(args: Vec<String>) -> anyhow::Result<Option<DjangoStep>> {
         }
         let Held {
             started,
+            args: _,
             opts,
             log,
             bundle: Some((bundle, target)),
